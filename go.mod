@@ -1,0 +1,3 @@
+module github.com/payloom/payloom
+
+go 1.26.8

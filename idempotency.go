@@ -1,0 +1,60 @@
+package payloom
+
+import (
+	"context"
+	"time"
+)
+
+// IdempotencyKey is the record of one client Idempotency-Key in one scope.
+// While a request holds it, LockedUntil is in the future; a request that
+// died leaves the lock to expire, and a retry with the same key then takes
+// the record over and resumes the operation (OperationKey) where it stopped.
+// When the request finished, the response is stored and replayed to every
+// retry.
+type IdempotencyKey struct {
+	ID         string
+	MerchantID string
+	Livemode   bool
+	Key        string
+	// Fingerprint is a hash of method, path and canonical body; a reuse of
+	// Key with another fingerprint is an idempotency_conflict.
+	Fingerprint string
+	Method      string
+	Path        string
+	// LockedUntil is the lease of the request executing under the key.
+	LockedUntil time.Time
+	// LockToken identifies the holder of the lease; updates by a holder
+	// whose lease was taken over are refused.
+	LockToken string
+	// ResponseCode and ResponseBody are set when the request completed.
+	ResponseCode int
+	ResponseBody []byte
+	CompletedAt  *time.Time
+	CreatedAt    time.Time
+}
+
+// Completed reports whether a response is stored.
+func (k *IdempotencyKey) Completed() bool { return k.CompletedAt != nil }
+
+// Scope returns the key's scope.
+func (k *IdempotencyKey) Scope() Scope { return Scope{MerchantID: k.MerchantID, Livemode: k.Livemode} }
+
+// IdempotencyService claims, completes and releases idempotency keys.
+type IdempotencyService interface {
+	// Begin claims key for a request with the given fingerprint. It
+	// returns the record and whether the caller now holds it:
+	//   - held: a new record, or one whose holder's lease expired (resume
+	//     the operation with record.ID as operation key);
+	//   - not held and Completed(): replay ResponseCode/ResponseBody;
+	// Errors: CodeIdempotencyConflict when the fingerprint differs,
+	// CodeIdempotencyInProgress while another request holds the lease.
+	Begin(ctx context.Context, scope Scope, key, method, path, fingerprint string) (rec *IdempotencyKey, held bool, err error)
+	// Complete stores the response and releases the lease. It fails with
+	// CodeIdempotencyInProgress if the lease was lost.
+	Complete(ctx context.Context, rec *IdempotencyKey, code int, body []byte) error
+	// Release gives up the lease without a response (after a server-side
+	// error) so that a retry resumes at once.
+	Release(ctx context.Context, rec *IdempotencyKey) error
+	// Purge deletes records created before the cutoff and returns how many.
+	Purge(ctx context.Context, before time.Time) (int64, error)
+}

@@ -1,0 +1,101 @@
+package payloom
+
+import (
+	"context"
+	"time"
+)
+
+// Store is Payloom's durable state. Implementations: sqlite (embedded, the
+// default) and postgres. Both pass the one contract suite in storetest.
+//
+// All work happens in transactions. Update runs fn in a read-write
+// transaction and commits it if fn returns nil; a commit that returns nil
+// is durable (on disk, fsynced). Implementations may run fn more than once
+// (PostgreSQL serialization failures, SQLite busy), so fn must not have side
+// effects outside the transaction. View runs fn in a read-only transaction
+// and may run concurrently with other Views and an Update.
+//
+// Inside an Update, every Get* method that reads a row the transaction may
+// then update locks that row until commit (SELECT ... FOR UPDATE on
+// PostgreSQL; SQLite write transactions are exclusive).
+type Store interface {
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	View(ctx context.Context, fn func(tx Tx) error) error
+	// Ping checks the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Tx is one transaction. Methods return *Error codes: CodeNotFound for a
+// missing row (also for a row that exists in another scope),
+// CodeAlreadyExists for a unique violation, CodeConflict for an update with
+// a stale Version. Any other error is a store failure.
+//
+// Create* methods store the object as given (the caller sets IDs and
+// times); Update* methods write every mutable field. Maps and slices that
+// are nil are stored empty and read back non-nil-empty.
+type Tx interface {
+	// Merchants and API keys.
+	CreateMerchant(ctx context.Context, m *Merchant) error
+	GetMerchant(ctx context.Context, id string) (*Merchant, error)
+	UpdateMerchant(ctx context.Context, m *Merchant) error
+	CountMerchants(ctx context.Context) (int, error)
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+	// GetAPIKeyByLookup finds a key (revoked or not) by its Lookup.
+	GetAPIKeyByLookup(ctx context.Context, lookup string) (*APIKey, error)
+	// UpdateAPIKey writes RevokedAt.
+	UpdateAPIKey(ctx context.Context, k *APIKey) error
+
+	// Cards (the vault's rows).
+	CreateCard(ctx context.Context, c *Card) error
+	GetCard(ctx context.Context, scope Scope, id string) (*Card, error)
+
+	// Payments, with their attempts. GetPayment fills Attempts in creation
+	// order. UpdatePayment checks p.Version, writes every mutable field
+	// (not attempts) and increments p.Version.
+	CreatePayment(ctx context.Context, p *Payment) error
+	GetPayment(ctx context.Context, scope Scope, id string) (*Payment, error)
+	GetPaymentByCreationKey(ctx context.Context, scope Scope, key string) (*Payment, error)
+	UpdatePayment(ctx context.Context, p *Payment) error
+	// ListPayments returns a page newest first and whether more exist in
+	// the cursor's direction. Attempts are filled.
+	ListPayments(ctx context.Context, scope Scope, f PaymentFilter) ([]*Payment, bool, error)
+	// ListStalePayments returns payments (any scope) that have a pending
+	// attempt or a pending action begun before the cutoff: work a crashed
+	// request left behind. At most limit rows, oldest first.
+	ListStalePayments(ctx context.Context, before time.Time, limit int) ([]*Payment, error)
+	CreateAttempt(ctx context.Context, a *Attempt) error
+	UpdateAttempt(ctx context.Context, a *Attempt) error
+
+	// Refunds. UpdateRefund checks and increments Version like payments.
+	CreateRefund(ctx context.Context, r *Refund) error
+	GetRefund(ctx context.Context, scope Scope, id string) (*Refund, error)
+	GetRefundByCreationKey(ctx context.Context, scope Scope, key string) (*Refund, error)
+	UpdateRefund(ctx context.Context, r *Refund) error
+	ListRefunds(ctx context.Context, scope Scope, f RefundFilter) ([]*Refund, bool, error)
+	// ListStaleRefunds returns pending refunds (any scope) created before
+	// the cutoff, oldest first, at most limit.
+	ListStaleRefunds(ctx context.Context, before time.Time, limit int) ([]*Refund, error)
+
+	// Events.
+	CreateEvent(ctx context.Context, e *Event) error
+	GetEvent(ctx context.Context, scope Scope, id string) (*Event, error)
+	ListEvents(ctx context.Context, scope Scope, f EventFilter) ([]*Event, bool, error)
+
+	// Idempotency keys. CreateIdempotencyKey returns CodeAlreadyExists when
+	// (scope, Key) exists, and the transaction stays usable afterwards.
+	// UpdateIdempotencyKey writes lock and response fields.
+	CreateIdempotencyKey(ctx context.Context, k *IdempotencyKey) error
+	GetIdempotencyKey(ctx context.Context, scope Scope, key string) (*IdempotencyKey, error)
+	UpdateIdempotencyKey(ctx context.Context, k *IdempotencyKey) error
+	DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time) (int64, error)
+
+	// The sandbox processor's ledger. CreateSandboxOperation returns
+	// CodeAlreadyExists for a known Key and the transaction stays usable.
+	CreateSandboxOperation(ctx context.Context, op *SandboxOperation) error
+	GetSandboxOperation(ctx context.Context, key string) (*SandboxOperation, error)
+	// CountSandboxOperations counts operations of a kind whose
+	// TransactionID is given ("" counts every one of that kind).
+	CountSandboxOperations(ctx context.Context, kind, transactionID string) (int, error)
+}
