@@ -1,0 +1,242 @@
+// Package sqlite is Payloom's embedded store: payloom.Store on one SQLite
+// file (github.com/mattn/go-sqlite3), the default for a single node.
+//
+// The file is in WAL mode with synchronous=FULL, so a commit that returns nil
+// is on disk. Writes go through one dedicated connection that opens every
+// transaction with BEGIN IMMEDIATE: writers queue for the file's write lock
+// up front instead of deadlocking on a read-to-write upgrade. Reads use a
+// separate query-only pool and never wait for writers. Several processes may
+// open the same file (the CLI writes while the server runs): SQLite's file
+// locks and a busy timeout serialize them, and Update retries a transaction
+// that still found the file busy.
+//
+// The package translates driver errors into payloom codes at its boundary
+// and keeps its row shapes to itself. It must never store a card number in
+// clear or a CVC (the domain hands it only ciphertext), and its errors never
+// carry row values.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/payloom/payloom"
+)
+
+var _ payloom.Store = (*Store)(nil)
+
+const (
+	// defaultBusyTimeout is how long SQLite itself waits for another
+	// connection's lock before answering SQLITE_BUSY.
+	defaultBusyTimeout = 10 * time.Second
+	// busyRetries is how many more times Update runs a transaction that
+	// failed with SQLITE_BUSY or SQLITE_LOCKED despite the busy timeout.
+	busyRetries = 4
+	// stmtCacheSize is the driver's per-connection prepared statement
+	// cache: the hot path re-binds statements instead of re-parsing SQL.
+	stmtCacheSize = 128
+)
+
+// Store is a payloom.Store on one SQLite file. It is safe for concurrent
+// use, and other processes may use the same file at the same time.
+type Store struct {
+	path string
+	// wdb holds the single write connection; Update waits for it, which
+	// serializes writers within the process.
+	wdb *sql.DB
+	// rdb is the read-only pool for View, Ping and MigrationsCurrent.
+	rdb *sql.DB
+	// onBusy, if set (by tests), is called before a busy retry.
+	onBusy func(attempt int)
+}
+
+// Open opens (creating if needed, with mode 0600) the SQLite file at path.
+// It does not create tables: call Migrate before the first use.
+func Open(path string) (*Store, error) {
+	return open(path, defaultBusyTimeout)
+}
+
+func open(path string, busyTimeout time.Duration) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	// The driver reads options after '?'; a path holding one would be
+	// misread, so refuse it rather than open the wrong file.
+	if strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
+		return nil, fmt.Errorf("sqlite: unsupported database path %q", path)
+	}
+	// Create the file ourselves so that it, and the -wal and -shm files
+	// SQLite derives from its mode, are private to the owner.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+
+	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=on&_stmt_cache_size=%d",
+		busyTimeout.Milliseconds(), stmtCacheSize)
+	wdb, err := sql.Open("sqlite3", path+"?"+common+
+		"&_txlock=immediate&_journal_mode=WAL&_synchronous=FULL")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	// Connect now: this switches the file to WAL before any reader opens
+	// it, and reports a bad path at Open rather than at the first write.
+	if err := wdb.Ping(); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	rdb, err := sql.Open("sqlite3", path+"?"+common+"&_txlock=deferred&_query_only=on")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	n := max(4, runtime.NumCPU())
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	rdb.SetConnMaxIdleTime(5 * time.Minute)
+	if err := rdb.Ping(); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &Store{path: path, wdb: wdb, rdb: rdb}, nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes both connection pools. Transactions in progress are rolled
+// back by SQLite.
+func (s *Store) Close() error {
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+// Ping checks that the file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Update runs fn in a write transaction and commits it when fn returns nil.
+// fn's own error is returned as is, after rollback. fn may run more than
+// once when the file stays locked by another process; it must not call
+// Update itself (the write connection is held until fn returns).
+func (s *Store) Update(ctx context.Context, fn func(tx payloom.Tx) error) error {
+	return s.write(ctx, func(sqlTx *sql.Tx) error {
+		return fn(&tx{tx: sqlTx})
+	})
+}
+
+// View runs fn in a read-only transaction: one consistent snapshot of the
+// file, taken at its first read. Writes inside fn fail.
+func (s *Store) View(ctx context.Context, fn func(tx payloom.Tx) error) error {
+	sqlTx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: begin read: %w", err)
+	}
+	defer sqlTx.Rollback()
+	return fn(&tx{tx: sqlTx})
+}
+
+// write runs fn in a BEGIN IMMEDIATE transaction on the write connection,
+// retrying a bounded number of times while the file is busy.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.writeOnce(ctx, fn)
+		if err == nil || !isBusy(err) || attempt >= busyRetries || ctx.Err() != nil {
+			return err
+		}
+		if s.onBusy != nil {
+			s.onBusy(attempt)
+		}
+		// Another process held the lock for a whole busy timeout; back
+		// off a little, with jitter so that waiters do not march in step.
+		d := time.Duration(10+rand.IntN(40)) * time.Millisecond << attempt
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	sqlTx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	committed := false
+	defer func() {
+		// Covers fn's error and a panic in fn alike.
+		if !committed {
+			sqlTx.Rollback()
+		}
+	}()
+	if err := fn(sqlTx); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// isBusy reports whether err is SQLite's "file locked by someone else".
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	return false
+}
+
+// dbError translates a driver error about an object of the given kind
+// ("payment") into a payloom error. The driver's text, which names tables
+// and constraints but never values, is kept only in Err for logs.
+func dbError(kind string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *payloom.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(kind)
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.ExtendedCode {
+		case sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey:
+			return &payloom.Error{Code: payloom.CodeAlreadyExists, Message: kind + " already exists", Err: err}
+		case sqlite3.ErrConstraintForeignKey:
+			return &payloom.Error{Code: payloom.CodeNotFound, Message: kind + " refers to an object that does not exist", Err: err}
+		}
+	}
+	return fmt.Errorf("sqlite: %s: %w", kind, err)
+}
+
+func notFound(kind string) error {
+	return &payloom.Error{Code: payloom.CodeNotFound, Message: "no such " + kind}
+}
