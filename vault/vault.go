@@ -1,0 +1,339 @@
+// Package vault is Payloom's card vault: the only package that ever holds a
+// full card number at rest. It validates cards, stores their numbers
+// encrypted with AES-256-GCM under a key derived from the master key,
+// fingerprints them with a separate HMAC key, keeps CVCs in memory only
+// (never in the store), and reveals a card to the engine for exactly one
+// processor call.
+//
+// The vault must never put a card number or CVC in an error, a log line, a
+// plain database column or anything that is printed; its keys redact
+// themselves. Ciphertexts are bound to their merchant, mode and token, so
+// a ciphertext copied into another row does not decrypt.
+package vault
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/payloom/payloom"
+)
+
+// DefaultCVCTTL is how long a CVC is held when Options.CVCTTL is zero.
+const DefaultCVCTTL = 10 * time.Minute
+
+// fingerprintLen is the length of a fingerprint in base64url characters
+// (96 bits of the HMAC).
+const fingerprintLen = 16
+
+// nonceSize is the size of the random AES-GCM nonce.
+const nonceSize = 12
+
+var _ payloom.Vault = (*Vault)(nil)
+
+// Options configure a Vault.
+type Options struct {
+	// Clock gives the time for expiry checks, CVC lifetimes and CreatedAt.
+	// Default time.Now.
+	Clock payloom.Clock
+	// CVCTTL is how long a CVC is held after tokenization. Default
+	// DefaultCVCTTL.
+	CVCTTL time.Duration
+}
+
+// Vault implements payloom.Vault on a payloom.Store.
+//
+// CVCs live only in this process's memory. A payment whose authorization
+// runs on another node than the tokenization (or after a restart) goes to
+// the processor without a CVC.
+type Vault struct {
+	store  payloom.Store
+	keys   *Keys
+	gcm    cipher.AEAD
+	clock  payloom.Clock
+	cvcTTL time.Duration
+
+	mu        sync.Mutex
+	cvcs      map[cvcKey]heldCVC
+	nextSweep time.Time
+}
+
+// cvcKey includes the scope so that ForgetCVC from another scope cannot
+// touch a token it does not own.
+type cvcKey struct {
+	merchantID string
+	livemode   bool
+	token      string
+}
+
+type heldCVC struct {
+	cvc     payloom.Secret
+	expires time.Time
+}
+
+// New returns a vault that stores cards in store, encrypted with keys.
+func New(store payloom.Store, keys *Keys, opts Options) *Vault {
+	if keys == nil {
+		panic("vault: New with nil keys")
+	}
+	block, err := aes.NewCipher(keys.enc)
+	if err != nil {
+		panic("vault: " + err.Error()) // keys.enc is always 32 bytes
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		panic("vault: " + err.Error())
+	}
+	v := &Vault{
+		store:  store,
+		keys:   keys,
+		gcm:    gcm,
+		clock:  opts.Clock,
+		cvcTTL: opts.CVCTTL,
+		cvcs:   make(map[cvcKey]heldCVC),
+	}
+	if v.clock == nil {
+		v.clock = time.Now
+	}
+	if v.cvcTTL <= 0 {
+		v.cvcTTL = DefaultCVCTTL
+	}
+	return v
+}
+
+// Tokenize validates a card, stores it encrypted and holds its CVC in
+// memory for the CVC TTL. Validation errors have code CodeValidation and
+// one of the params card[number], card[exp_month], card[exp_year],
+// card[cvc], card[holder_name]; their messages never contain the number or
+// the CVC. A CVC is optional: without one the card is stored and revealed
+// without a CVC.
+func (v *Vault) Tokenize(ctx context.Context, scope payloom.Scope, in *payloom.CardInput) (*payloom.Token, error) {
+	if in == nil {
+		return nil, payloom.FieldError("card", "card is required")
+	}
+	if scope.MerchantID == "" {
+		return nil, errors.New("vault: tokenize without a merchant")
+	}
+	now := v.clock().UTC()
+	number, err := parseNumber(in.Number.Reveal())
+	if err != nil {
+		return nil, err
+	}
+	brand := detectBrand(number)
+	year, err := parseExpiry(in.ExpMonth, in.ExpYear, now)
+	if err != nil {
+		return nil, err
+	}
+	cvc, err := parseCVC(in.CVC.Reveal(), brand)
+	if err != nil {
+		return nil, err
+	}
+	holder, err := parseHolderName(in.HolderName)
+	if err != nil {
+		return nil, err
+	}
+
+	id := payloom.NewID(payloom.PrefixToken)
+	card := &payloom.Card{
+		ID:         id,
+		MerchantID: scope.MerchantID,
+		Livemode:   scope.Livemode,
+		Summary: payloom.CardSummary{
+			Token:       id,
+			Brand:       brand,
+			First6:      number[:6],
+			Last4:       number[len(number)-4:],
+			ExpMonth:    in.ExpMonth,
+			ExpYear:     year,
+			Fingerprint: v.fingerprint(scope.MerchantID, number),
+			HolderName:  holder,
+		},
+		Ciphertext: v.seal(scope, id, number),
+		KeyID:      v.keys.id,
+		// Milliseconds: what every store keeps, so the returned token
+		// equals the stored one.
+		CreatedAt: now.Truncate(time.Millisecond),
+	}
+	if err := v.store.Update(ctx, func(tx payloom.Tx) error {
+		return tx.CreateCard(ctx, card)
+	}); err != nil {
+		return nil, fmt.Errorf("vault: store card: %w", err)
+	}
+	if cvc != "" {
+		v.holdCVC(scope, id, payloom.Secret(cvc), now)
+	}
+	summary := card.Summary
+	summary.Token = "" // the token's own id says it
+	return &payloom.Token{
+		ID:        id,
+		Object:    "token",
+		Livemode:  scope.Livemode,
+		Card:      summary,
+		CreatedAt: card.CreatedAt,
+	}, nil
+}
+
+// Card returns the stored card of a token. CodeNotFound when the token does
+// not exist in the scope.
+func (v *Vault) Card(ctx context.Context, scope payloom.Scope, token string) (*payloom.Card, error) {
+	if !payloom.HasPrefix(token, payloom.PrefixToken) {
+		return nil, payloom.Errorf(payloom.CodeNotFound, "no such token")
+	}
+	var card *payloom.Card
+	err := v.store.View(ctx, func(tx payloom.Tx) error {
+		var err error
+		card, err = tx.GetCard(ctx, scope, token)
+		return err
+	})
+	if err != nil {
+		if payloom.IsCode(err, payloom.CodeNotFound) {
+			return nil, payloom.Errorf(payloom.CodeNotFound, "no such token")
+		}
+		return nil, fmt.Errorf("vault: get card: %w", err)
+	}
+	return card, nil
+}
+
+// Reveal decrypts a token's card for one processor call, with its CVC if
+// the CVC is still held. CodeNotFound as Card; CodeInternal ("card data
+// cannot be decrypted") when the row does not decrypt under this vault's
+// key for this scope and token.
+func (v *Vault) Reveal(ctx context.Context, scope payloom.Scope, token string) (*payloom.CardData, error) {
+	card, err := v.Card(ctx, scope, token)
+	if err != nil {
+		return nil, err
+	}
+	number, err := v.open(scope, token, card)
+	if err != nil {
+		return nil, &payloom.Error{Code: payloom.CodeInternal, Message: "card data cannot be decrypted", Err: err}
+	}
+	return &payloom.CardData{
+		Number:     payloom.Secret(number),
+		ExpMonth:   card.Summary.ExpMonth,
+		ExpYear:    card.Summary.ExpYear,
+		CVC:        v.heldCVC(scope, token),
+		HolderName: card.Summary.HolderName,
+		Brand:      card.Summary.Brand,
+	}, nil
+}
+
+// ForgetCVC drops the CVC held for a token, if any.
+func (v *Vault) ForgetCVC(scope payloom.Scope, token string) {
+	v.mu.Lock()
+	delete(v.cvcs, cvcKey{scope.MerchantID, scope.Livemode, token})
+	v.mu.Unlock()
+}
+
+func (v *Vault) holdCVC(scope payloom.Scope, token string, cvc payloom.Secret, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.sweepLocked(now)
+	v.cvcs[cvcKey{scope.MerchantID, scope.Livemode, token}] = heldCVC{cvc: cvc, expires: now.Add(v.cvcTTL)}
+}
+
+func (v *Vault) heldCVC(scope payloom.Scope, token string) payloom.Secret {
+	now := v.clock()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.sweepLocked(now)
+	k := cvcKey{scope.MerchantID, scope.Livemode, token}
+	h, ok := v.cvcs[k]
+	if !ok {
+		return ""
+	}
+	if !now.Before(h.expires) {
+		delete(v.cvcs, k)
+		return ""
+	}
+	return h.cvc
+}
+
+// sweepLocked drops expired CVCs, at most once per tenth of the TTL so that
+// the cost stays proportional to the tokenization rate. Lookups check the
+// expiry themselves, so sweeping late never hands out a stale CVC.
+func (v *Vault) sweepLocked(now time.Time) {
+	if now.Before(v.nextSweep) {
+		return
+	}
+	for k, h := range v.cvcs {
+		if !now.Before(h.expires) {
+			delete(v.cvcs, k)
+		}
+	}
+	v.nextSweep = now.Add(v.cvcTTL / 10)
+}
+
+// heldCVCs returns how many CVCs are in memory (expired or not), for tests.
+func (v *Vault) heldCVCs() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.cvcs)
+}
+
+// fingerprint identifies a card number within one merchant: the same number
+// gives the same fingerprint for that merchant and an unrelated one for
+// any other, so fingerprints cannot be joined across merchants.
+func (v *Vault) fingerprint(merchantID, number string) string {
+	m := hmac.New(sha256.New, v.keys.fp)
+	m.Write([]byte(merchantID))
+	m.Write([]byte{0}) // merchant IDs never contain NUL: no ambiguity
+	m.Write([]byte(number))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))[:fingerprintLen]
+}
+
+// additionalData binds a ciphertext to its row: key, merchant, mode and
+// token. Decrypting with any other row's values fails authentication.
+func (v *Vault) additionalData(scope payloom.Scope, token string) []byte {
+	ad := make([]byte, 0, 96)
+	ad = append(ad, "payloom/card/v1\x00"...)
+	ad = append(ad, v.keys.id...)
+	ad = append(ad, 0)
+	ad = append(ad, scope.MerchantID...)
+	ad = append(ad, 0)
+	ad = append(ad, scope.Mode()...)
+	ad = append(ad, 0)
+	ad = append(ad, token...)
+	return ad
+}
+
+// seal encrypts the number under a fresh random nonce and returns
+// nonce||ciphertext||tag.
+func (v *Vault) seal(scope payloom.Scope, token, number string) []byte {
+	out := make([]byte, nonceSize, nonceSize+len(number)+v.gcm.Overhead())
+	if _, err := rand.Read(out); err != nil {
+		panic("vault: crypto/rand failed: " + err.Error())
+	}
+	return v.gcm.Seal(out, out, []byte(number), v.additionalData(scope, token))
+}
+
+// open decrypts a card row for the given scope and token. Its errors say
+// why without any card data.
+func (v *Vault) open(scope payloom.Scope, token string, card *payloom.Card) (string, error) {
+	switch {
+	case card.KeyID != v.keys.id:
+		return "", fmt.Errorf("vault: card %s was encrypted under key %q, this vault has key %q", token, card.KeyID, v.keys.id)
+	case len(card.Ciphertext) < nonceSize+v.gcm.Overhead():
+		return "", fmt.Errorf("vault: card %s: ciphertext too short", token)
+	}
+	nonce, sealed := card.Ciphertext[:nonceSize], card.Ciphertext[nonceSize:]
+	plain, err := v.gcm.Open(nil, nonce, sealed, v.additionalData(scope, token))
+	if err != nil {
+		return "", fmt.Errorf("vault: card %s: %w", token, err)
+	}
+	number := string(plain)
+	// A row whose summary does not belong to its number is corrupt; refuse
+	// it rather than charge a card the merchant does not see.
+	if len(number) < minNumberLength || !luhn(number) ||
+		number[:6] != card.Summary.First6 || number[len(number)-4:] != card.Summary.Last4 {
+		return "", fmt.Errorf("vault: card %s: decrypted number does not match the stored summary", token)
+	}
+	return number, nil
+}
