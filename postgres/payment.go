@@ -1,0 +1,381 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/payloom/payloom"
+)
+
+// Row shapes of the payment's jsonb columns. They are the storage format,
+// independent of the API's JSON tags, so the API can change without a
+// migration. They match the sqlite package's, so that data moved between
+// the stores reads the same.
+type (
+	paymentMethodRow struct {
+		Type string      `json:"type"`
+		Card *cardSumRow `json:"card,omitempty"`
+	}
+	cardSumRow struct {
+		Token       string `json:"token"`
+		Brand       string `json:"brand"`
+		First6      string `json:"first6"`
+		Last4       string `json:"last4"`
+		ExpMonth    int    `json:"exp_month"`
+		ExpYear     int    `json:"exp_year"`
+		Fingerprint string `json:"fingerprint"`
+		HolderName  string `json:"holder_name"`
+	}
+	processorRow struct {
+		Name                 string `json:"name"`
+		TransactionID        string `json:"transaction_id"`
+		AuthorizationCode    string `json:"authorization_code"`
+		AVSResult            string `json:"avs_result"`
+		CVVResult            string `json:"cvv_result"`
+		NetworkTransactionID string `json:"network_transaction_id"`
+	}
+	nextActionRow struct {
+		Type        string `json:"type"`
+		RedirectURL string `json:"redirect_url"`
+	}
+	failureRow struct {
+		Code        string `json:"code"`
+		DeclineCode string `json:"decline_code"`
+		Message     string `json:"message"`
+	}
+)
+
+func toPaymentMethodRow(pm *payloom.PaymentMethod) *paymentMethodRow {
+	if pm == nil {
+		return nil
+	}
+	r := &paymentMethodRow{Type: string(pm.Type)}
+	if c := pm.Card; c != nil {
+		r.Card = &cardSumRow{Token: c.Token, Brand: string(c.Brand), First6: c.First6, Last4: c.Last4,
+			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
+	}
+	return r
+}
+
+func (r *paymentMethodRow) domain() *payloom.PaymentMethod {
+	if r == nil {
+		return nil
+	}
+	pm := &payloom.PaymentMethod{Type: payloom.PaymentMethodType(r.Type)}
+	if c := r.Card; c != nil {
+		pm.Card = &payloom.CardSummary{Token: c.Token, Brand: payloom.CardBrand(c.Brand), First6: c.First6, Last4: c.Last4,
+			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
+	}
+	return pm
+}
+
+func toFailureRow(f *payloom.Failure) *failureRow {
+	if f == nil {
+		return nil
+	}
+	return &failureRow{Code: f.Code, DeclineCode: f.DeclineCode, Message: f.Message}
+}
+
+func (r *failureRow) domain() *payloom.Failure {
+	if r == nil {
+		return nil
+	}
+	return &payloom.Failure{Code: r.Code, DeclineCode: r.DeclineCode, Message: r.Message}
+}
+
+const paymentCols = `id, merchant_id, livemode, amount, amount_capturable, amount_captured, amount_refunded,
+	currency, status, capture_method, customer_id, reference, description, statement_descriptor,
+	payment_method, processor, next_action, failure, metadata, created_at, updated_at, creation_key,
+	pending_action, pending_action_key, pending_amount, pending_since, version`
+
+// paymentMutableCols are the columns UpdatePayment writes, in
+// paymentMutableArgs order.
+var paymentMutableCols = []string{"amount", "amount_capturable", "amount_captured", "amount_refunded",
+	"currency", "status", "capture_method", "customer_id", "reference", "description",
+	"statement_descriptor", "payment_method", "processor", "next_action", "failure",
+	"metadata", "updated_at", "pending_action", "pending_action_key", "pending_amount",
+	"pending_since"}
+
+// paymentMutableArgs encodes the mutable fields in paymentMutableCols order.
+func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
+	var proc *processorRow
+	if d := p.Processor; d != nil {
+		proc = &processorRow{Name: d.Name, TransactionID: d.TransactionID, AuthorizationCode: d.AuthorizationCode,
+			AVSResult: d.AVSResult, CVVResult: d.CVVResult, NetworkTransactionID: d.NetworkTransactionID}
+	}
+	var next *nextActionRow
+	if a := p.NextAction; a != nil {
+		next = &nextActionRow{Type: a.Type, RedirectURL: a.RedirectURL}
+	}
+	return []any{p.Amount, p.AmountCapturable, p.AmountCaptured, p.AmountRefunded,
+		string(p.Currency), string(p.Status), string(p.CaptureMethod), p.CustomerID, p.Reference, p.Description,
+		p.StatementDescriptor,
+		e.json(toPaymentMethodRow(p.PaymentMethod), p.PaymentMethod == nil),
+		e.json(proc, proc == nil),
+		e.json(next, next == nil),
+		e.json(toFailureRow(p.Failure), p.Failure == nil),
+		e.metadata(p.Metadata), e.time(p.UpdatedAt), p.PendingAction, p.PendingActionKey, p.PendingAmount,
+		e.time(p.PendingSince)}
+}
+
+// placeholders returns "$from, $from+1, ..." for n arguments.
+func placeholders(from, n int) string {
+	var a args = make(args, from-1)
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = a.arg(nil)
+	}
+	return strings.Join(ps, ", ")
+}
+
+// setList returns "col1 = $from, col2 = $from+1, ...".
+func setList(cols []string, from int) string {
+	var a args = make(args, from-1)
+	sets := make([]string, len(cols))
+	for i, c := range cols {
+		sets[i] = c + " = " + a.arg(nil)
+	}
+	return strings.Join(sets, ", ")
+}
+
+var (
+	insertPaymentSQL = `INSERT INTO payments (id, merchant_id, livemode, created_at, creation_key, version, ` +
+		strings.Join(paymentMutableCols, ", ") + `) VALUES (` + placeholders(1, 6+len(paymentMutableCols)) + `)`
+	updatePaymentSQL = `UPDATE payments SET ` + setList(paymentMutableCols, 1) + `, version = version + 1
+		WHERE id = $22 AND merchant_id = $23 AND livemode = $24 AND version = $25`
+)
+
+func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
+	var e enc
+	args := []any{p.ID, p.MerchantID, p.Livemode, e.timeNotNull("payment created_at", p.CreatedAt),
+		nullString(p.CreationKey), p.Version}
+	args = append(args, paymentMutableArgs(&e, p)...)
+	if e.err != nil {
+		return e.err
+	}
+	return t.insertNew(ctx, "payment", insertPaymentSQL, args...)
+}
+
+func (t *tx) GetPayment(ctx context.Context, scope payloom.Scope, id string) (*payloom.Payment, error) {
+	p, err := t.scanPayment(t.tx.QueryRow(ctx,
+		`SELECT `+paymentCols+` FROM payments WHERE id = $1 AND merchant_id = $2 AND livemode = $3`+t.forUpdate(),
+		id, scope.MerchantID, scope.Livemode))
+	if err != nil {
+		return nil, err
+	}
+	return p, t.fillAttempts(ctx, []*payloom.Payment{p})
+}
+
+func (t *tx) GetPaymentByCreationKey(ctx context.Context, scope payloom.Scope, key string) (*payloom.Payment, error) {
+	if key == "" {
+		return nil, notFound("payment")
+	}
+	p, err := t.scanPayment(t.tx.QueryRow(ctx,
+		`SELECT `+paymentCols+` FROM payments WHERE merchant_id = $1 AND livemode = $2 AND creation_key = $3`+t.forUpdate(),
+		scope.MerchantID, scope.Livemode, key))
+	if err != nil {
+		return nil, err
+	}
+	return p, t.fillAttempts(ctx, []*payloom.Payment{p})
+}
+
+func (t *tx) UpdatePayment(ctx context.Context, p *payloom.Payment) error {
+	var e enc
+	args := paymentMutableArgs(&e, p)
+	if e.err != nil {
+		return e.err
+	}
+	args = append(args, p.ID, p.MerchantID, p.Livemode, p.Version)
+	tag, err := t.exec(ctx, "payment", updatePaymentSQL, args...)
+	if err != nil {
+		return err
+	}
+	if err := t.versionChecked(ctx, "payment", "payments", tag.RowsAffected(), p.ID, p.MerchantID, p.Livemode); err != nil {
+		return err
+	}
+	p.Version++
+	return nil
+}
+
+// versionChecked tells a stale Version (CodeConflict) from a missing row
+// (CodeNotFound) after a version-guarded UPDATE.
+func (t *tx) versionChecked(ctx context.Context, kind, table string, n int64, id, merchantID string, livemode bool) error {
+	if n == 1 {
+		return nil
+	}
+	var one int
+	err := t.tx.QueryRow(ctx, `SELECT 1 FROM `+table+` WHERE id = $1 AND merchant_id = $2 AND livemode = $3`,
+		id, merchantID, livemode).Scan(&one)
+	if err != nil {
+		return t.dbError(kind, err)
+	}
+	return &payloom.Error{Code: payloom.CodeConflict, Message: kind + " was changed by another request"}
+}
+
+func (t *tx) ListPayments(ctx context.Context, scope payloom.Scope, f payloom.PaymentFilter) ([]*payloom.Payment, bool, error) {
+	var a args
+	var where []string
+	if f.Status != nil {
+		where = append(where, "status = "+a.arg(string(*f.Status)))
+	}
+	ps, more, err := list(ctx, t, "payment", "payments", paymentCols, scope, f.ListParams, a, where, t.scanPayment)
+	if err != nil {
+		return nil, false, err
+	}
+	return ps, more, t.fillAttempts(ctx, ps)
+}
+
+// ListStalePayments, inside Update, locks the rows it returns and skips
+// rows another transaction holds: recovery loops running on every node
+// split the stale payments between them instead of working on the same ones,
+// and leave alone a payment a live request is working on.
+func (t *tx) ListStalePayments(ctx context.Context, before time.Time, limit int) ([]*payloom.Payment, error) {
+	if before.IsZero() || limit <= 0 {
+		return []*payloom.Payment{}, nil
+	}
+	lock := ""
+	if t.update {
+		lock = " FOR NO KEY UPDATE SKIP LOCKED"
+	}
+	// Both branches match a partial index.
+	rows, err := t.tx.Query(ctx, `SELECT `+paymentCols+` FROM payments WHERE id IN (
+			SELECT payment_id FROM attempts WHERE status = 'pending' AND created_at < $1
+			UNION
+			SELECT id FROM payments WHERE pending_action <> '' AND pending_since < $1)
+		ORDER BY created_at, id LIMIT $2`+lock, before, limit)
+	if err != nil {
+		return nil, t.dbError("payment", err)
+	}
+	ps, err := collect(t, rows, "payment", t.scanPayment)
+	if err != nil {
+		return nil, err
+	}
+	return ps, t.fillAttempts(ctx, ps)
+}
+
+func (t *tx) scanPayment(row rowScanner) (*payloom.Payment, error) {
+	var p payloom.Payment
+	var currency, status, capture string
+	var pm, proc, next, failure, metadata []byte
+	var creationKey pgtype.Text
+	var created, updated, pendingSince pgtype.Timestamptz
+	err := row.Scan(&p.ID, &p.MerchantID, &p.Livemode, &p.Amount, &p.AmountCapturable, &p.AmountCaptured, &p.AmountRefunded,
+		&currency, &status, &capture, &p.CustomerID, &p.Reference, &p.Description, &p.StatementDescriptor,
+		&pm, &proc, &next, &failure, &metadata, &created, &updated, &creationKey,
+		&p.PendingAction, &p.PendingActionKey, &p.PendingAmount, &pendingSince, &p.Version)
+	if err != nil {
+		return nil, t.dbError("payment", err)
+	}
+	p.Object = "payment"
+	p.Currency = payloom.Currency(currency)
+	p.Status = payloom.PaymentStatus(status)
+	p.CaptureMethod = payloom.CaptureMethod(capture)
+	p.CreatedAt = decTime(created)
+	p.UpdatedAt = decTime(updated)
+	p.PendingSince = decTime(pendingSince)
+	p.CreationKey = creationKey.String
+	p.Attempts = []*payloom.Attempt{}
+
+	pmRow, err := decJSON[paymentMethodRow](pm)
+	if err != nil {
+		return nil, scanErr("payment", err)
+	}
+	p.PaymentMethod = pmRow.domain()
+	procRow, err := decJSON[processorRow](proc)
+	if err != nil {
+		return nil, scanErr("payment", err)
+	}
+	if procRow != nil {
+		p.Processor = &payloom.ProcessorDetails{Name: procRow.Name, TransactionID: procRow.TransactionID,
+			AuthorizationCode: procRow.AuthorizationCode, AVSResult: procRow.AVSResult, CVVResult: procRow.CVVResult,
+			NetworkTransactionID: procRow.NetworkTransactionID}
+	}
+	nextRow, err := decJSON[nextActionRow](next)
+	if err != nil {
+		return nil, scanErr("payment", err)
+	}
+	if nextRow != nil {
+		p.NextAction = &payloom.NextAction{Type: nextRow.Type, RedirectURL: nextRow.RedirectURL}
+	}
+	failRow, err := decJSON[failureRow](failure)
+	if err != nil {
+		return nil, scanErr("payment", err)
+	}
+	p.Failure = failRow.domain()
+	if p.Metadata, err = decMetadata(metadata); err != nil {
+		return nil, scanErr("payment", err)
+	}
+	return &p, nil
+}
+
+// Attempts.
+
+const attemptCols = `id, payment_id, processor, status, code, decline_code, message, raw_code,
+	transaction_id, duration_ms, created_at, completed_at`
+
+func (t *tx) CreateAttempt(ctx context.Context, a *payloom.Attempt) error {
+	var e enc
+	args := []any{a.ID, a.PaymentID, a.Processor, string(a.Status), a.Code, a.DeclineCode, a.Message, a.RawCode,
+		a.TransactionID, a.DurationMS, e.timeNotNull("attempt created_at", a.CreatedAt), e.timePtr(a.CompletedAt)}
+	if e.err != nil {
+		return e.err
+	}
+	return t.insertNew(ctx, "attempt", `INSERT INTO attempts (`+attemptCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, args...)
+}
+
+func (t *tx) UpdateAttempt(ctx context.Context, a *payloom.Attempt) error {
+	var e enc
+	args := []any{a.Processor, string(a.Status), a.Code, a.DeclineCode, a.Message, a.RawCode, a.TransactionID,
+		a.DurationMS, e.timePtr(a.CompletedAt), a.ID}
+	if e.err != nil {
+		return e.err
+	}
+	return t.execOne(ctx, "attempt", `UPDATE attempts SET processor = $1, status = $2, code = $3, decline_code = $4,
+		message = $5, raw_code = $6, transaction_id = $7, duration_ms = $8, completed_at = $9 WHERE id = $10`, args...)
+}
+
+// fillAttempts loads the attempts of ps in creation order with one query.
+func (t *tx) fillAttempts(ctx context.Context, ps []*payloom.Payment) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	byID := make(map[string]*payloom.Payment, len(ps))
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		byID[p.ID] = p
+		ids[i] = p.ID
+	}
+	rows, err := t.tx.Query(ctx, `SELECT `+attemptCols+` FROM attempts WHERE payment_id = ANY($1)
+		ORDER BY payment_id, created_at, id`, ids)
+	if err != nil {
+		return t.dbError("attempt", err)
+	}
+	as, err := collect(t, rows, "attempt", t.scanAttempt)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if p := byID[a.PaymentID]; p != nil {
+			p.Attempts = append(p.Attempts, a)
+		}
+	}
+	return nil
+}
+
+func (t *tx) scanAttempt(row rowScanner) (*payloom.Attempt, error) {
+	var a payloom.Attempt
+	var status string
+	var created, completed pgtype.Timestamptz
+	if err := row.Scan(&a.ID, &a.PaymentID, &a.Processor, &status, &a.Code, &a.DeclineCode, &a.Message, &a.RawCode,
+		&a.TransactionID, &a.DurationMS, &created, &completed); err != nil {
+		return nil, t.dbError("attempt", err)
+	}
+	a.Status = payloom.AttemptStatus(status)
+	a.CreatedAt = decTime(created)
+	a.CompletedAt = decTimePtr(completed)
+	return &a, nil
+}
