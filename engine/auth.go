@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/payloom/payloom"
+)
+
+// Secret keys are "sk_test_" or "sk_live_", then 16 lookup characters (stored
+// in clear to find the row) and 32 secret characters, all base62 from
+// crypto/rand: 190 bits of secret. Only the SHA-256 of the whole key is
+// stored; a plain hash is enough because the key is random, not a password.
+const (
+	keyPrefixTest = "sk_test_"
+	keyPrefixLive = "sk_live_"
+	keyLookupLen  = 16
+	keySecretLen  = 32
+	keyLen        = len(keyPrefixTest) + keyLookupLen + keySecretLen
+	maxNameLen    = 200
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// errAuth is the one answer to every bad key, so that a caller cannot tell
+// an unknown key from a revoked or malformed one.
+func errAuth() error { return payloom.Errorf(payloom.CodeAuthFailed, "invalid API key") }
+
+// randomBase62 returns n base62 characters from crypto/rand, without modulo
+// bias (bytes >= 248 are rejected).
+func randomBase62(n int) string {
+	out := make([]byte, 0, n)
+	buf := make([]byte, n+n/4+8)
+	for len(out) < n {
+		if _, err := rand.Read(buf); err != nil {
+			panic("engine: crypto/rand failed: " + err.Error())
+		}
+		for _, b := range buf {
+			if b < 248 && len(out) < n {
+				out = append(out, base62[b%62])
+			}
+		}
+	}
+	return string(out)
+}
+
+func isBase62(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+func hashKey(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// Authenticate implements payloom.AuthService.
+func (e *Engine) Authenticate(ctx context.Context, secret string) (*payloom.APIKey, error) {
+	// Hash first so that malformed, unknown and known keys cost about the
+	// same.
+	hash := hashKey(secret)
+	var live bool
+	switch {
+	case len(secret) != keyLen:
+		return nil, errAuth()
+	case strings.HasPrefix(secret, keyPrefixTest):
+	case strings.HasPrefix(secret, keyPrefixLive):
+		live = true
+	default:
+		return nil, errAuth()
+	}
+	body := secret[len(keyPrefixTest):]
+	if !isBase62(body) {
+		return nil, errAuth()
+	}
+	var key *payloom.APIKey
+	err := e.view(ctx, "authenticate", func(tx payloom.Tx) error {
+		var err error
+		key, err = tx.GetAPIKeyByLookup(ctx, body[:keyLookupLen])
+		return err
+	})
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		return nil, errAuth()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(hash, key.Hash) != 1 || key.Livemode != live || key.RevokedAt != nil {
+		return nil, errAuth()
+	}
+	return key, nil
+}
+
+// CreateMerchant implements payloom.AuthService. It sets m.ID, m.CreatedAt
+// and the default limits, and trims the name.
+func (e *Engine) CreateMerchant(ctx context.Context, m *payloom.Merchant) error {
+	name := strings.TrimSpace(m.Name)
+	switch n := utf8.RuneCountInString(name); {
+	case !utf8.ValidString(name):
+		return payloom.FieldError("name", "name must be valid UTF-8")
+	case n == 0:
+		return payloom.FieldError("name", "name is required")
+	case n > maxNameLen:
+		return payloom.FieldError("name", "name must be at most %d characters", maxNameLen)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return payloom.FieldError("name", "name must not contain control characters")
+	}
+	minAmt, maxAmt := m.MinAmount, m.MaxAmount
+	if minAmt == 0 {
+		minAmt = payloom.DefaultMinAmount
+	}
+	if maxAmt == 0 {
+		maxAmt = payloom.DefaultMaxAmount
+	}
+	if minAmt < 1 {
+		return payloom.FieldError("min_amount", "min_amount must be at least 1")
+	}
+	if maxAmt < minAmt || maxAmt > payloom.MaxAmountLimit {
+		return payloom.FieldError("max_amount", "max_amount must be at least min_amount (%d)", minAmt)
+	}
+	nm := *m
+	nm.ID = payloom.NewID(payloom.PrefixMerchant)
+	nm.Name = name
+	nm.MinAmount, nm.MaxAmount = minAmt, maxAmt
+	nm.CreatedAt = e.now()
+	if err := e.update(ctx, "create_merchant", func(tx payloom.Tx) error {
+		return tx.CreateMerchant(ctx, &nm)
+	}); err != nil {
+		return err
+	}
+	*m = nm
+	e.log.InfoContext(ctx, "merchant created", "merchant_id", m.ID)
+	return nil
+}
+
+// Merchant implements payloom.AuthService.
+func (e *Engine) Merchant(ctx context.Context, id string) (*payloom.Merchant, error) {
+	var m *payloom.Merchant
+	err := e.view(ctx, "get_merchant", func(tx payloom.Tx) error {
+		var err error
+		m, err = tx.GetMerchant(ctx, id)
+		return err
+	})
+	return m, err
+}
+
+// CountMerchants implements payloom.AuthService.
+func (e *Engine) CountMerchants(ctx context.Context) (int, error) {
+	var n int
+	err := e.view(ctx, "count_merchants", func(tx payloom.Tx) error {
+		var err error
+		n, err = tx.CountMerchants(ctx)
+		return err
+	})
+	return n, err
+}
+
+// CreateAPIKey implements payloom.AuthService.
+func (e *Engine) CreateAPIKey(ctx context.Context, merchantID string, livemode bool) (*payloom.APIKey, payloom.Secret, error) {
+	prefix := keyPrefixTest
+	if livemode {
+		prefix = keyPrefixLive
+	}
+	var key *payloom.APIKey
+	var secret string
+	err := e.update(ctx, "create_api_key", func(tx payloom.Tx) error {
+		if merchantID != "" {
+			if _, err := tx.GetMerchant(ctx, merchantID); err != nil {
+				return err
+			}
+		}
+		// A lookup collision (62^16 space) is retried with a fresh key.
+		for range 3 {
+			lookup := randomBase62(keyLookupLen)
+			secret = prefix + lookup + randomBase62(keySecretLen)
+			key = &payloom.APIKey{
+				ID:         payloom.NewID(payloom.PrefixAPIKey),
+				MerchantID: merchantID,
+				Platform:   merchantID == "",
+				Livemode:   livemode,
+				Lookup:     lookup,
+				Hash:       hashKey(secret),
+				Last4:      secret[len(secret)-4:],
+				CreatedAt:  e.now(),
+			}
+			err := tx.CreateAPIKey(ctx, key)
+			if !payloom.IsCode(err, payloom.CodeAlreadyExists) {
+				return err
+			}
+		}
+		return payloom.Errorf(payloom.CodeInternal, "could not make a unique API key")
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	e.log.InfoContext(ctx, "api key created", "key_id", key.ID, "merchant_id", merchantID,
+		"platform", key.Platform, "livemode", livemode)
+	return key, payloom.Secret(secret), nil
+}
+
+// RevokeAPIKey implements payloom.AuthService. Revoking a revoked key is a
+// no-op that keeps the first revocation time.
+func (e *Engine) RevokeAPIKey(ctx context.Context, id string) error {
+	err := e.update(ctx, "revoke_api_key", func(tx payloom.Tx) error {
+		k, err := tx.GetAPIKey(ctx, id)
+		if err != nil {
+			return err
+		}
+		if k.RevokedAt != nil {
+			return nil
+		}
+		k.RevokedAt = ptr(e.now())
+		return tx.UpdateAPIKey(ctx, k)
+	})
+	if err == nil {
+		e.log.InfoContext(ctx, "api key revoked", "key_id", id)
+	}
+	return err
+}

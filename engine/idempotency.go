@@ -1,0 +1,180 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/payloom/payloom"
+)
+
+const maxIdempotencyKeyLen = 255
+
+func errConflict() error {
+	return payloom.Errorf(payloom.CodeIdempotencyConflict,
+		"this Idempotency-Key was already used with a different request; use a new key for a new request")
+}
+
+func errInProgress() error {
+	return payloom.Errorf(payloom.CodeIdempotencyInProgress,
+		"a request with this Idempotency-Key is still in progress; retry later")
+}
+
+func errLeaseLost() error {
+	return payloom.Errorf(payloom.CodeIdempotencyInProgress,
+		"the lease on this Idempotency-Key was lost to a retry of the same request")
+}
+
+// Begin implements payloom.IdempotencyService. The claim is one transaction:
+// either this request creates the record, or it reads the existing one and
+// decides (conflict, replay, in progress, or take over an expired lease).
+// A record older than the TTL that was not purged yet is treated as gone.
+func (e *Engine) Begin(ctx context.Context, scope payloom.Scope, key, method, path, fingerprint string) (*payloom.IdempotencyKey, bool, error) {
+	if key == "" || len(key) > maxIdempotencyKeyLen {
+		return nil, false, payloom.Errorf(payloom.CodeValidation, "Idempotency-Key must be 1 to %d characters", maxIdempotencyKeyLen)
+	}
+	var rec *payloom.IdempotencyKey
+	var held bool
+	err := e.update(ctx, "idempotency_begin", func(tx payloom.Tx) error {
+		rec, held = nil, false
+		now := e.now()
+		fresh := &payloom.IdempotencyKey{
+			ID:          payloom.NewID(payloom.PrefixIdempotency),
+			MerchantID:  scope.MerchantID,
+			Livemode:    scope.Livemode,
+			Key:         key,
+			Fingerprint: fingerprint,
+			Method:      method,
+			Path:        path,
+			LockedUntil: now.Add(e.lockTimeout),
+			LockToken:   randomBase62(24),
+			CreatedAt:   now,
+		}
+		err := tx.CreateIdempotencyKey(ctx, fresh)
+		if err == nil {
+			rec, held = fresh, true
+			return nil
+		}
+		if !payloom.IsCode(err, payloom.CodeAlreadyExists) {
+			return err
+		}
+		cur, err := tx.GetIdempotencyKey(ctx, scope, key)
+		if err != nil {
+			return err
+		}
+		if cur.CreatedAt.Before(now.Add(-e.ttl)) {
+			// Expired but not purged yet: purge now and start over, as
+			// if the background purge had already run.
+			if _, err := tx.DeleteIdempotencyKeysBefore(ctx, now.Add(-e.ttl)); err != nil {
+				return err
+			}
+			if err := tx.CreateIdempotencyKey(ctx, fresh); err != nil {
+				return err
+			}
+			rec, held = fresh, true
+			return nil
+		}
+		switch {
+		case cur.Fingerprint != fingerprint || cur.Method != method || cur.Path != path:
+			return errConflict()
+		case cur.Completed():
+			rec = cur
+			return nil
+		case cur.LockedUntil.After(now):
+			return errInProgress()
+		}
+		// The holder died or gave up: take the lease over and resume
+		// the operation under the same record ID.
+		cur.LockToken = fresh.LockToken
+		cur.LockedUntil = fresh.LockedUntil
+		if err := tx.UpdateIdempotencyKey(ctx, cur); err != nil {
+			return err
+		}
+		rec, held = cur, true
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return rec, held, nil
+}
+
+// Complete implements payloom.IdempotencyService. It stores a copy of body
+// exactly as given and clears the lease; rec is updated in place.
+func (e *Engine) Complete(ctx context.Context, rec *payloom.IdempotencyKey, code int, body []byte) error {
+	body = bytes.Clone(body)
+	if body == nil {
+		body = []byte{}
+	}
+	var done *payloom.IdempotencyKey
+	err := e.update(ctx, "idempotency_complete", func(tx payloom.Tx) error {
+		cur, err := e.heldRecord(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		now := e.now()
+		cur.ResponseCode = code
+		cur.ResponseBody = body
+		cur.CompletedAt = &now
+		cur.LockToken = ""
+		cur.LockedUntil = time.Time{}
+		done = cur
+		return tx.UpdateIdempotencyKey(ctx, cur)
+	})
+	if err != nil {
+		return err
+	}
+	*rec = *done
+	return nil
+}
+
+// Release implements payloom.IdempotencyService: the lease ends now, so the
+// next Begin with the key takes the record over at once.
+func (e *Engine) Release(ctx context.Context, rec *payloom.IdempotencyKey) error {
+	var done *payloom.IdempotencyKey
+	err := e.update(ctx, "idempotency_release", func(tx payloom.Tx) error {
+		cur, err := e.heldRecord(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		cur.LockToken = ""
+		cur.LockedUntil = time.Time{}
+		done = cur
+		return tx.UpdateIdempotencyKey(ctx, cur)
+	})
+	if err != nil {
+		return err
+	}
+	*rec = *done
+	return nil
+}
+
+// heldRecord re-reads rec and checks that the caller still holds its lease
+// (an empty token is never held: it marks a completed or released record).
+func (e *Engine) heldRecord(ctx context.Context, tx payloom.Tx, rec *payloom.IdempotencyKey) (*payloom.IdempotencyKey, error) {
+	cur, err := tx.GetIdempotencyKey(ctx, rec.Scope(), rec.Key)
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		return nil, errLeaseLost()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cur.ID != rec.ID || rec.LockToken == "" || cur.LockToken != rec.LockToken || cur.Completed() {
+		return nil, errLeaseLost()
+	}
+	return cur, nil
+}
+
+// Purge implements payloom.IdempotencyService.
+func (e *Engine) Purge(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := e.update(ctx, "idempotency_purge", func(tx payloom.Tx) error {
+		var err error
+		n, err = tx.DeleteIdempotencyKeysBefore(ctx, before)
+		return err
+	})
+	if err == nil && n > 0 {
+		e.log.InfoContext(ctx, "idempotency keys purged", "count", n)
+	}
+	return n, err
+}

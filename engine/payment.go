@@ -1,0 +1,383 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/payloom/payloom"
+)
+
+// CreatePayment implements payloom.PaymentService.
+//
+// Phases: payment_created (payment in processing + pending attempt +
+// payment.created), the processor call keyed by the attempt ID, then
+// payment_recorded (outcome + events). A call with an opKey that already
+// created a payment resumes it instead: a payment in processing with a
+// pending attempt goes to the processor again with the same attempt ID, any
+// other payment is returned as it is. When the processor gives no answer the
+// payment is returned in processing, not as an error; the recovery loop
+// retries the same attempt.
+func (e *Engine) CreatePayment(ctx context.Context, scope payloom.Scope, opKey string, req *payloom.PaymentCreate) (*payloom.Payment, error) {
+	return e.createPayment(ctx, scope, opKey, req, false)
+}
+
+func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey string, req *payloom.PaymentCreate, raced bool) (*payloom.Payment, error) {
+	if opKey == "" {
+		return nil, payloom.Errorf(payloom.CodeInternal, "engine: empty operation key")
+	}
+	var existing *payloom.Payment
+	err := e.view(ctx, "get_payment_by_creation_key", func(tx payloom.Tx) error {
+		var err error
+		existing, err = tx.GetPaymentByCreationKey(ctx, scope, opKey)
+		if payloom.IsCode(err, payloom.CodeNotFound) {
+			existing, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		// A retry: what was committed decides, not the (identical)
+		// request, which is not validated again against limits that may
+		// have changed since.
+		return e.resumePayment(ctx, existing)
+	}
+
+	card, err := e.validatePayment(ctx, scope, req)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := e.processorFor(scope)
+	if err != nil {
+		return nil, err
+	}
+
+	var p *payloom.Payment
+	var created bool
+	err = e.update(ctx, "payment_created", func(tx payloom.Tx) error {
+		p, created = nil, false
+		cur, err := tx.GetPaymentByCreationKey(ctx, scope, opKey)
+		switch {
+		case err == nil:
+			p = cur // a concurrent request with the same key won
+			return nil
+		case !payloom.IsCode(err, payloom.CodeNotFound):
+			return err
+		}
+		p = newPayment(scope, opKey, req, card, proc.Name(), e.now())
+		if err := tx.CreatePayment(ctx, p); err != nil {
+			return err
+		}
+		if err := tx.CreateAttempt(ctx, p.Attempts[0]); err != nil {
+			return err
+		}
+		created = true
+		return addEvent(ctx, tx, scope, payloom.EventPaymentCreated, p.ID, p, p.CreatedAt)
+	})
+	if payloom.IsCode(err, payloom.CodeAlreadyExists) && !raced {
+		// Another node created it between our read and our insert
+		// (PostgreSQL); resume what it committed.
+		return e.createPayment(ctx, scope, opKey, req, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		e.log.InfoContext(ctx, "payment created", "payment_id", p.ID, "attempt_id", p.Attempts[0].ID,
+			"merchant_id", scope.MerchantID, "livemode", scope.Livemode,
+			"amount", p.Amount, "currency", p.Currency, "capture_method", p.CaptureMethod)
+		e.fault(PhasePaymentCreated)
+	}
+	return e.resumePayment(ctx, p)
+}
+
+// validatePayment checks what the engine, and not the API, knows: the
+// merchant's amount limits and that the token exists in the scope. It also
+// guards the fields the API validates, because the engine is the last line.
+func (e *Engine) validatePayment(ctx context.Context, scope payloom.Scope, req *payloom.PaymentCreate) (*payloom.Card, error) {
+	if req == nil {
+		return nil, payloom.Errorf(payloom.CodeValidation, "empty payment request")
+	}
+	if _, ok := req.Currency.Exponent(); !ok {
+		return nil, payloom.FieldError("currency", "%q is not a supported ISO 4217 currency", string(req.Currency))
+	}
+	switch req.CaptureMethod {
+	case "", payloom.CaptureMethodAutomatic, payloom.CaptureMethodManual:
+	default:
+		return nil, payloom.FieldError("capture_method", "capture_method must be automatic or manual")
+	}
+	if req.PaymentMethodType != "" && req.PaymentMethodType != payloom.PaymentMethodTypeCard {
+		return nil, payloom.FieldError("payment_method[type]", "payment_method[type] must be card")
+	}
+	var m *payloom.Merchant
+	err := e.view(ctx, "get_merchant", func(tx payloom.Tx) error {
+		var err error
+		m, err = tx.GetMerchant(ctx, scope.MerchantID)
+		return err
+	})
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		return nil, payloom.FieldError("merchant_id", "no such merchant")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if req.Amount < m.MinAmount {
+		return nil, payloom.FieldError("amount", "amount must be at least %d (%s %s)", m.MinAmount, payloom.FormatAmount(m.MinAmount, req.Currency), req.Currency)
+	}
+	if req.Amount > m.MaxAmount {
+		return nil, payloom.FieldError("amount", "amount must be at most %d (%s %s)", m.MaxAmount, payloom.FormatAmount(m.MaxAmount, req.Currency), req.Currency)
+	}
+	const tokenParam = "payment_method[card][token]"
+	if req.CardToken == "" {
+		return nil, payloom.FieldError(tokenParam, "payment_method[card][token] is required")
+	}
+	card, err := e.vault.Card(ctx, scope, req.CardToken)
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		return nil, payloom.FieldError(tokenParam, "no such token")
+	}
+	if err != nil {
+		if payloom.ErrorCode(err) == payloom.CodeInternal {
+			e.log.ErrorContext(ctx, "vault read failed", "err", err)
+		}
+		return nil, err
+	}
+	return card, nil
+}
+
+func newPayment(scope payloom.Scope, opKey string, req *payloom.PaymentCreate, card *payloom.Card, processor string, now time.Time) *payloom.Payment {
+	capture := req.CaptureMethod
+	if capture == "" {
+		capture = payloom.CaptureMethodAutomatic
+	}
+	summary := card.Summary
+	summary.Token = card.ID
+	metadata := make(map[string]string, len(req.Metadata))
+	for k, v := range req.Metadata {
+		metadata[k] = v
+	}
+	p := &payloom.Payment{
+		ID:                  payloom.NewID(payloom.PrefixPayment),
+		Object:              "payment",
+		MerchantID:          scope.MerchantID,
+		Livemode:            scope.Livemode,
+		Amount:              req.Amount,
+		Currency:            req.Currency,
+		Status:              payloom.PaymentStatusProcessing,
+		CaptureMethod:       capture,
+		CustomerID:          req.CustomerID,
+		Reference:           req.Reference,
+		Description:         req.Description,
+		StatementDescriptor: req.StatementDescriptor,
+		PaymentMethod:       &payloom.PaymentMethod{Type: payloom.PaymentMethodTypeCard, Card: &summary},
+		Metadata:            metadata,
+		CreatedAt:           now,
+		UpdatedAt:           now,
+		CreationKey:         opKey,
+	}
+	p.Attempts = []*payloom.Attempt{{
+		ID:        payloom.NewID(payloom.PrefixAttempt),
+		PaymentID: p.ID,
+		Processor: processor,
+		Status:    payloom.AttemptStatusPending,
+		CreatedAt: now,
+	}}
+	return p
+}
+
+// pendingAttempt returns the payment's attempt whose outcome is unknown, if
+// the payment is still waiting for it.
+func pendingAttempt(p *payloom.Payment) *payloom.Attempt {
+	if p.Status != payloom.PaymentStatusProcessing {
+		return nil
+	}
+	for i := len(p.Attempts) - 1; i >= 0; i-- {
+		if p.Attempts[i].Status == payloom.AttemptStatusPending {
+			return p.Attempts[i]
+		}
+	}
+	return nil
+}
+
+// resumePayment takes a committed payment to its next phase: a pending
+// attempt is sent (again) to the processor under its own ID and the answer
+// recorded; anything else is returned as it is.
+func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloom.Payment, error) {
+	att := pendingAttempt(p)
+	if att == nil {
+		return p, nil
+	}
+	scope := p.Scope()
+	proc, err := e.processorNamed(scope, att.Processor)
+	if err != nil {
+		return nil, err
+	}
+	token := ""
+	if p.PaymentMethod != nil && p.PaymentMethod.Card != nil {
+		token = p.PaymentMethod.Card.Token
+	}
+
+	// From here on the request's cancellation no longer applies: a charge
+	// that may have been made is recorded even if the client went away.
+	ctx = detached(ctx)
+	card, err := e.vault.Reveal(ctx, scope, token)
+	if err != nil {
+		e.log.ErrorContext(ctx, "vault reveal failed", "payment_id", p.ID, "attempt_id", att.ID, "err", err)
+		return nil, err
+	}
+	req := &payloom.AuthorizeRequest{
+		IdempotencyKey:      att.ID,
+		Reference:           p.ID,
+		Amount:              p.Amount,
+		Currency:            p.Currency,
+		Capture:             p.CaptureMethod == payloom.CaptureMethodAutomatic,
+		Card:                card,
+		StatementDescriptor: p.StatementDescriptor,
+		Description:         p.Description,
+		Livemode:            p.Livemode,
+	}
+	pctx, cancel := context.WithTimeout(ctx, e.processorTimeout)
+	start := time.Now()
+	res, callErr := proc.Authorize(pctx, req)
+	elapsed := time.Since(start)
+	cancel()
+	req.Card, card = nil, nil
+	// The CVC may serve one authorization only, whatever its outcome.
+	e.vault.ForgetCVC(scope, token)
+	e.fault(PhaseProcessorCalled)
+
+	if callErr != nil || res == nil {
+		e.log.WarnContext(ctx, "processor gave no answer; the attempt stays pending for retry",
+			"payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name(),
+			"duration_ms", elapsed.Milliseconds(), "err", callErr)
+		return e.Payment(ctx, scope, p.ID)
+	}
+	out, err := e.recordAuthorization(ctx, scope, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed)
+	if err != nil {
+		return nil, err
+	}
+	e.fault(PhasePaymentRecorded)
+	return out, nil
+}
+
+// recordAuthorization is phase payment_recorded: it writes the processor's
+// answer on the attempt and the payment, with its events, unless another
+// request recorded that attempt first, in which case the committed payment
+// is returned unchanged.
+func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration) (*payloom.Payment, error) {
+	var p *payloom.Payment
+	var recorded bool
+	err := e.update(ctx, "payment_recorded", func(tx payloom.Tx) error {
+		recorded = false
+		var err error
+		p, err = tx.GetPayment(ctx, scope, paymentID)
+		if err != nil {
+			return err
+		}
+		att := pendingAttempt(p)
+		if att == nil || att.ID != attemptID {
+			return nil // already recorded by a concurrent retry
+		}
+		now := e.now()
+		att.DurationMS = elapsed.Milliseconds()
+		att.CompletedAt = &now
+		att.RawCode = res.RawCode
+		att.TransactionID = res.TransactionID
+		p.UpdatedAt = now
+		if res.Status != payloom.AuthorizationFailed || res.TransactionID != "" {
+			p.Processor = &payloom.ProcessorDetails{
+				Name:                 procName,
+				TransactionID:        res.TransactionID,
+				AuthorizationCode:    res.AuthorizationCode,
+				AVSResult:            res.AVSResult,
+				CVVResult:            res.CVVResult,
+				NetworkTransactionID: res.NetworkTransactionID,
+			}
+		}
+		var events []payloom.EventType
+		switch res.Status {
+		case payloom.AuthorizationApproved:
+			events = append(events, payloom.EventPaymentAuthorized)
+			if capture {
+				att.Status = payloom.AttemptStatusCaptured
+				p.Status = payloom.PaymentStatusCaptured
+				p.AmountCaptured = p.Amount
+				p.AmountCapturable = 0
+				events = append(events, payloom.EventPaymentCaptured)
+			} else {
+				att.Status = payloom.AttemptStatusAuthorized
+				p.Status = payloom.PaymentStatusAuthorized
+				p.AmountCapturable = p.Amount
+			}
+		case payloom.AuthorizationDeclined:
+			f := failureOf(res, payloom.FailureCardDeclined, "Your card was declined.")
+			att.Status = payloom.AttemptStatusDeclined
+			att.Code, att.DeclineCode, att.Message = f.Code, f.DeclineCode, f.Message
+			p.Status = payloom.PaymentStatusDeclined
+			p.Failure = f
+			events = append(events, payloom.EventPaymentFailed)
+		case payloom.AuthorizationRequiresAction:
+			att.Status = payloom.AttemptStatusRequiresAction
+			p.Status = payloom.PaymentStatusRequiresAction
+			p.NextAction = &payloom.NextAction{Type: "redirect_to_url", RedirectURL: res.RedirectURL}
+		default: // AuthorizationFailed, and any status we do not know
+			f := failureOf(res, payloom.FailureProcessingError, "An error occurred while processing your card.")
+			att.Status = payloom.AttemptStatusFailed
+			att.Code, att.DeclineCode, att.Message = f.Code, f.DeclineCode, f.Message
+			p.Status = payloom.PaymentStatusFailed
+			p.Failure = f
+			events = append(events, payloom.EventPaymentFailed)
+		}
+		if err := tx.UpdateAttempt(ctx, att); err != nil {
+			return err
+		}
+		if err := tx.UpdatePayment(ctx, p); err != nil {
+			return err
+		}
+		for _, typ := range events {
+			if err := addEvent(ctx, tx, scope, typ, p.ID, p, now); err != nil {
+				return err
+			}
+		}
+		recorded = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if recorded {
+		args := []any{"payment_id", p.ID, "attempt_id", attemptID, "status", p.Status,
+			"amount", p.Amount, "currency", p.Currency, "processor", procName,
+			"duration_ms", elapsed.Milliseconds()}
+		if p.Failure != nil {
+			args = append(args, "failure_code", p.Failure.Code, "decline_code", p.Failure.DeclineCode)
+		}
+		e.log.InfoContext(ctx, "payment recorded", args...)
+	}
+	return p, nil
+}
+
+func failureOf(res *payloom.AuthorizeResult, code, message string) *payloom.Failure {
+	f := &payloom.Failure{Code: res.FailureCode, DeclineCode: res.DeclineCode, Message: res.Message}
+	if f.Code == "" {
+		f.Code = code
+	}
+	if f.Message == "" {
+		f.Message = message
+	}
+	return f
+}
+
+// Payment implements payloom.PaymentService.
+func (e *Engine) Payment(ctx context.Context, scope payloom.Scope, id string) (*payloom.Payment, error) {
+	var p *payloom.Payment
+	err := e.view(ctx, "get_payment", func(tx payloom.Tx) error {
+		var err error
+		p, err = tx.GetPayment(ctx, scope, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}

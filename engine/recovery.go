@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/payloom/payloom"
+)
+
+// recoveryBatch is how many abandoned payments and refunds one pass takes;
+// the next pass takes the rest.
+const recoveryBatch = 100
+
+// RecoverStale makes one recovery pass: every payment with a pending attempt
+// or a pending capture/cancel, and every pending refund, older than the
+// lock timeout (so no live request can still be working on it) is resumed
+// exactly as a retry of its request would resume it. It returns how many
+// were finished (recorded); work whose processor still gives no answer stays
+// pending for the next pass. Errors of single objects are joined and do not
+// stop the pass.
+func (e *Engine) RecoverStale(ctx context.Context) (int, error) {
+	cutoff := e.now().Add(-e.lockTimeout)
+	var payments []*payloom.Payment
+	var refunds []*payloom.Refund
+	err := e.view(ctx, "list_stale", func(tx payloom.Tx) error {
+		var err error
+		if payments, err = tx.ListStalePayments(ctx, cutoff, recoveryBatch); err != nil {
+			return err
+		}
+		refunds, err = tx.ListStaleRefunds(ctx, cutoff, recoveryBatch)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	done := 0
+	for _, p := range payments {
+		if ctx.Err() != nil {
+			break
+		}
+		finished, err := e.recoverPayment(ctx, p)
+		if err != nil {
+			e.log.WarnContext(ctx, "recovery of a payment failed", "payment_id", p.ID, "err", err)
+			errs = append(errs, err)
+		}
+		if finished {
+			done++
+		}
+	}
+	for _, r := range refunds {
+		if ctx.Err() != nil {
+			break
+		}
+		out, err := e.resumeRefund(ctx, r)
+		if err != nil {
+			e.log.WarnContext(ctx, "recovery of a refund failed", "refund_id", r.ID, "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		if out.Status != payloom.RefundStatusPending {
+			done++
+		}
+	}
+	if done > 0 {
+		e.log.InfoContext(ctx, "recovered abandoned operations", "count", done)
+	}
+	return done, errors.Join(errs...)
+}
+
+// recoverPayment finishes whatever a payment was left waiting for and
+// reports whether it is no longer waiting.
+func (e *Engine) recoverPayment(ctx context.Context, p *payloom.Payment) (bool, error) {
+	switch {
+	case pendingAttempt(p) != nil:
+		out, err := e.resumePayment(ctx, p)
+		if err != nil {
+			return false, err
+		}
+		return pendingAttempt(out) == nil, nil
+	case p.PendingAction != "":
+		out, err := e.finishAction(ctx, p)
+		if isRefusal(err) {
+			return true, nil // recorded: the processor said no
+		}
+		if err != nil {
+			return false, err
+		}
+		return out.PendingAction == "", nil
+	}
+	return false, nil
+}
+
+// RunBackground runs recovery every RecoveryInterval and purges idempotency
+// records older than IdempotencyTTL every PurgeInterval, starting with one
+// of each at once. It returns when ctx is done.
+func (e *Engine) RunBackground(ctx context.Context) {
+	recovery := time.NewTicker(e.recoveryInterval)
+	defer recovery.Stop()
+	purge := time.NewTicker(e.purgeInterval)
+	defer purge.Stop()
+	e.runRecovery(ctx)
+	e.runPurge(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-recovery.C:
+			e.runRecovery(ctx)
+		case <-purge.C:
+			e.runPurge(ctx)
+		}
+	}
+}
+
+func (e *Engine) runRecovery(ctx context.Context) {
+	if _, err := e.RecoverStale(ctx); err != nil && ctx.Err() == nil {
+		e.log.ErrorContext(ctx, "recovery pass failed", "err", err)
+	}
+}
+
+func (e *Engine) runPurge(ctx context.Context) {
+	if _, err := e.Purge(ctx, e.now().Add(-e.ttl)); err != nil && ctx.Err() == nil {
+		e.log.ErrorContext(ctx, "idempotency purge failed", "err", err)
+	}
+}
