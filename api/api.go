@@ -1,0 +1,185 @@
+// Package api is Payloom's native JSON HTTP API (/v1): it authenticates
+// requests by API key, resolves the tenant scope (merchant and mode),
+// decodes and validates request bodies strictly, makes every POST safe to
+// retry with an Idempotency-Key, calls the engine through the root package's
+// service interfaces, and renders objects and errors as JSON. The API is
+// described by api/openapi.json (OpenAPI 3.1), which OpenAPI returns and
+// GET /v1/openapi.json serves; tests check real responses against it.
+//
+// The API must never show or log a card number or CVC (request bodies are
+// never logged, and no error message quotes a value), never show the text of
+// an unexpected error (it is logged with the request ID and answered as 500
+// "internal error"), never execute a request that failed authentication or
+// validation, and never store anything under an Idempotency-Key for such a
+// request. It holds no state of its own: every decision about objects is the
+// engine's, and tenancy is enforced by passing the resolved scope to it.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/payloom/payloom"
+)
+
+//go:embed openapi.json
+var openapiJSON []byte
+
+// OpenAPI returns the OpenAPI 3.1 description of the API (api/openapi.json).
+// The caller must not modify the returned slice.
+func OpenAPI() []byte { return openapiJSON }
+
+// Config wires the API to the services it calls. Payments, Idempotency,
+// Auth and Vault are required.
+type Config struct {
+	Payments    payloom.PaymentService
+	Idempotency payloom.IdempotencyService
+	Auth        payloom.AuthService
+	Vault       payloom.Vault
+	// Logger receives one access line per request and the details of
+	// internal errors and panics. Nil discards.
+	Logger *slog.Logger
+	// Clock defaults to time.Now. It dates card expiry checks and times
+	// requests for the access log.
+	Clock payloom.Clock
+	// Ready reports whether the server can take traffic (GET /readyz
+	// answers 503 while it returns an error). Nil means always ready.
+	Ready func(ctx context.Context) error
+}
+
+// Route is one endpoint of the API. Pattern uses net/http.ServeMux syntax,
+// which is also the OpenAPI path template ("/v1/payments/{id}").
+type Route struct {
+	Method  string
+	Pattern string
+	// OperationID names the operation in openapi.json.
+	OperationID string
+	// Auth says the route needs an API key; tenant-scoped routes all do.
+	Auth bool
+	// Write says the route changes state: it takes a JSON body and an
+	// optional Idempotency-Key.
+	Write bool
+}
+
+// route is a Route with its implementation. Exactly one of read, write and
+// public is set.
+type route struct {
+	Route
+	// query lists the query parameters a read accepts besides
+	// merchant_id; any other is refused.
+	query []string
+	read  func(c *call) (any, error)
+	write func(c *call, body any) (*writeOp, error)
+	// keyRequiredLive: in live mode the request needs an Idempotency-Key
+	// unless the merchant turned the rule off.
+	keyRequiredLive bool
+	public          http.HandlerFunc
+}
+
+// Routes returns the API's routes in the order they are documented. It is
+// the same table the handler is built from, so a test that iterates it
+// covers every endpoint.
+func Routes() []Route {
+	var out []Route
+	for _, rt := range (&server{}).routes() {
+		out = append(out, rt.Route)
+	}
+	return out
+}
+
+type server struct {
+	payments payloom.PaymentService
+	idem     payloom.IdempotencyService
+	auth     payloom.AuthService
+	vault    payloom.Vault
+	log      *slog.Logger
+	clock    payloom.Clock
+	ready    func(ctx context.Context) error
+}
+
+// New returns the API's HTTP handler.
+func New(cfg Config) http.Handler {
+	if cfg.Payments == nil || cfg.Idempotency == nil || cfg.Auth == nil || cfg.Vault == nil {
+		panic("api: Config needs Payments, Idempotency, Auth and Vault")
+	}
+	s := &server{
+		payments: cfg.Payments, idem: cfg.Idempotency, auth: cfg.Auth, vault: cfg.Vault,
+		log: cfg.Logger, clock: cfg.Clock, ready: cfg.Ready,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+
+	mux := http.NewServeMux()
+	methods := map[string][]string{} // path -> methods, for 405
+	var paths []string
+	for _, rt := range s.routes() {
+		rt := rt
+		mux.Handle(rt.Method+" "+rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.serveRoute(w, r, &rt)
+		}))
+		if _, ok := methods[rt.Pattern]; !ok {
+			paths = append(paths, rt.Pattern)
+		}
+		methods[rt.Pattern] = append(methods[rt.Pattern], rt.Method)
+	}
+	// A pattern without a method is less specific than the same path with
+	// one, so these catch only the methods the path does not serve.
+	for _, p := range paths {
+		allow := methods[p]
+		if slices.Contains(allow, http.MethodGet) {
+			allow = append(allow, http.MethodHead)
+		}
+		allowHeader := strings.Join(allow, ", ")
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allowHeader)
+			s.writeError(w, r, &payloom.Error{Code: codeMethodNotAllowed,
+				Message: "this endpoint does not accept " + r.Method + " requests; use " + allowHeader})
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, payloom.Errorf(payloom.CodeNotFound, "unrecognized request URL"))
+	})
+	return s.middleware(mux)
+}
+
+func (s *server) routes() []route {
+	return []route{
+		{Route: Route{Method: "POST", Pattern: "/v1/tokens", OperationID: "createToken", Auth: true, Write: true},
+			write: s.createToken},
+		{Route: Route{Method: "POST", Pattern: "/v1/payments", OperationID: "createPayment", Auth: true, Write: true},
+			write: s.createPayment, keyRequiredLive: true},
+		{Route: Route{Method: "GET", Pattern: "/v1/payments", OperationID: "listPayments", Auth: true},
+			read: s.listPayments, query: []string{"limit", "starting_after", "ending_before", "status", "created[gte]", "created[lte]"}},
+		{Route: Route{Method: "GET", Pattern: "/v1/payments/{id}", OperationID: "retrievePayment", Auth: true},
+			read: s.retrievePayment},
+		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/capture", OperationID: "capturePayment", Auth: true, Write: true},
+			write: s.capturePayment},
+		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/cancel", OperationID: "cancelPayment", Auth: true, Write: true},
+			write: s.cancelPayment},
+		{Route: Route{Method: "POST", Pattern: "/v1/refunds", OperationID: "createRefund", Auth: true, Write: true},
+			write: s.createRefund},
+		{Route: Route{Method: "GET", Pattern: "/v1/refunds", OperationID: "listRefunds", Auth: true},
+			read: s.listRefunds, query: []string{"limit", "starting_after", "ending_before", "created[gte]", "created[lte]", "payment_id"}},
+		{Route: Route{Method: "GET", Pattern: "/v1/refunds/{id}", OperationID: "retrieveRefund", Auth: true},
+			read: s.retrieveRefund},
+		{Route: Route{Method: "GET", Pattern: "/v1/events", OperationID: "listEvents", Auth: true},
+			read: s.listEvents, query: []string{"limit", "starting_after", "ending_before", "created[gte]", "created[lte]", "type", "object_id"}},
+		{Route: Route{Method: "GET", Pattern: "/v1/events/{id}", OperationID: "retrieveEvent", Auth: true},
+			read: s.retrieveEvent},
+		{Route: Route{Method: "GET", Pattern: "/v1/openapi.json", OperationID: "getOpenAPI"},
+			public: s.serveOpenAPI},
+		{Route: Route{Method: "GET", Pattern: "/healthz", OperationID: "getHealth"},
+			public: s.serveHealth},
+		{Route: Route{Method: "GET", Pattern: "/readyz", OperationID: "getReadiness"},
+			public: s.serveReady},
+	}
+}

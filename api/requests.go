@@ -1,0 +1,359 @@
+package api
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/payloom/payloom"
+)
+
+// Limits of request fields, in characters (Unicode code points).
+const (
+	maxMetadataKeys     = 20
+	maxMetadataKeyLen   = 40
+	maxMetadataValueLen = 500
+	maxTextLen          = 500 // reference, description
+	maxCustomerIDLen    = 255
+	maxDescriptorLen    = 22
+	maxHolderNameLen    = 200
+	maxIDLen            = 255 // any object ID a client sends
+)
+
+// The request bodies as they travel on the wire. Pointers tell a missing
+// field from a zero one; decodeInto fills them strictly.
+
+type paymentCreateBody struct {
+	MerchantID          *string            `json:"merchant_id"`
+	Amount              *int64             `json:"amount"`
+	Currency            *string            `json:"currency"`
+	PaymentMethod       *paymentMethodBody `json:"payment_method"`
+	CaptureMethod       *string            `json:"capture_method"`
+	CustomerID          *string            `json:"customer_id"`
+	Reference           *string            `json:"reference"`
+	Description         *string            `json:"description"`
+	StatementDescriptor *string            `json:"statement_descriptor"`
+	Metadata            map[string]string  `json:"metadata"`
+}
+
+type paymentMethodBody struct {
+	Type *string               `json:"type"`
+	Card *paymentMethodCardRef `json:"card"`
+}
+
+type paymentMethodCardRef struct {
+	Token *string `json:"token"`
+}
+
+type captureBody struct {
+	MerchantID *string `json:"merchant_id"`
+	Amount     *int64  `json:"amount"`
+}
+
+type cancelBody struct {
+	MerchantID *string `json:"merchant_id"`
+}
+
+type refundCreateBody struct {
+	MerchantID *string           `json:"merchant_id"`
+	PaymentID  *string           `json:"payment_id"`
+	Amount     *int64            `json:"amount"`
+	Reason     *string           `json:"reason"`
+	Metadata   map[string]string `json:"metadata"`
+}
+
+type tokenCreateBody struct {
+	MerchantID *string   `json:"merchant_id"`
+	Card       *cardBody `json:"card"`
+}
+
+type cardBody struct {
+	Number     *payloom.Secret `json:"number"`
+	ExpMonth   *int            `json:"exp_month"`
+	ExpYear    *int            `json:"exp_year"`
+	CVC        *payloom.Secret `json:"cvc"`
+	HolderName *string         `json:"holder_name"`
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func required(param string) error {
+	return payloom.FieldError(param, "%s is required", param)
+}
+
+func runes(s string) int { return utf8.RuneCountInString(s) }
+
+// decodeMerchantID checks the optional merchant_id of a body. Whether it is
+// required and must match is decided with the API key (resolveScope).
+func decodeMerchantID(p *string) (string, error) {
+	if p == nil {
+		return "", nil
+	}
+	if err := checkID(*p, payloom.PrefixMerchant, "merchant_id"); err != nil {
+		return "", err
+	}
+	return *p, nil
+}
+
+// checkID checks that a client-sent ID has the object's prefix and a sane
+// length; a wrong one can never name an object.
+func checkID(id, prefix, param string) error {
+	if id == "" {
+		return required(param)
+	}
+	if !payloom.HasPrefix(id, prefix) || len(id) > maxIDLen || !printableASCII(id) {
+		return payloom.FieldError(param, "%s must be an ID starting with %q", param, prefix+"_")
+	}
+	return nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func checkAmount(p *int64, param string) error {
+	if p != nil && *p < 1 {
+		return payloom.FieldError(param, "%s must be a positive integer in the currency's minor unit", param)
+	}
+	return nil
+}
+
+func checkText(p *string, param string, limit int) error {
+	if p != nil && runes(*p) > limit {
+		return payloom.FieldError(param, "%s must be at most %d characters", param, limit)
+	}
+	return nil
+}
+
+func checkMetadata(m map[string]string) error {
+	if len(m) > maxMetadataKeys {
+		return payloom.FieldError("metadata", "metadata may have at most %d keys", maxMetadataKeys)
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if n := runes(k); n < 1 || n > maxMetadataKeyLen {
+			return payloom.FieldError(childPath("metadata", k), "metadata keys must be 1 to %d characters", maxMetadataKeyLen)
+		}
+		if runes(m[k]) > maxMetadataValueLen {
+			return payloom.FieldError(childPath("metadata", k), "metadata values must be at most %d characters", maxMetadataValueLen)
+		}
+	}
+	return nil
+}
+
+// decodePaymentCreate decodes and validates a POST /v1/payments body. It
+// checks everything that does not need the store; the merchant's amount
+// limits and the token's existence are checked by the caller with the
+// scope.
+func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreate, err error) {
+	var b paymentCreateBody
+	if err := decodeInto(tree, &b); err != nil {
+		return "", nil, err
+	}
+	if merchantID, err = decodeMerchantID(b.MerchantID); err != nil {
+		return "", nil, err
+	}
+	req = &payloom.PaymentCreate{Metadata: b.Metadata}
+
+	if b.Amount == nil {
+		return "", nil, required("amount")
+	}
+	if err := checkAmount(b.Amount, "amount"); err != nil {
+		return "", nil, err
+	}
+	req.Amount = *b.Amount
+
+	if b.Currency == nil {
+		return "", nil, required("currency")
+	}
+	if req.Currency, err = payloom.ParseCurrency(*b.Currency); err != nil {
+		return "", nil, err
+	}
+
+	pm := b.PaymentMethod
+	switch {
+	case pm == nil:
+		return "", nil, required("payment_method")
+	case pm.Type == nil:
+		return "", nil, required("payment_method[type]")
+	case *pm.Type != string(payloom.PaymentMethodTypeCard):
+		return "", nil, payloom.FieldError("payment_method[type]", "payment_method[type] must be \"card\"")
+	case pm.Card == nil:
+		return "", nil, required("payment_method[card]")
+	case pm.Card.Token == nil:
+		return "", nil, required("payment_method[card][token]")
+	}
+	if err := checkID(*pm.Card.Token, payloom.PrefixToken, "payment_method[card][token]"); err != nil {
+		return "", nil, err
+	}
+	req.PaymentMethodType = payloom.PaymentMethodTypeCard
+	req.CardToken = *pm.Card.Token
+
+	req.CaptureMethod = payloom.CaptureMethodAutomatic
+	if b.CaptureMethod != nil {
+		switch cm := payloom.CaptureMethod(*b.CaptureMethod); cm {
+		case payloom.CaptureMethodAutomatic, payloom.CaptureMethodManual:
+			req.CaptureMethod = cm
+		default:
+			return "", nil, payloom.FieldError("capture_method", "capture_method must be \"automatic\" or \"manual\"")
+		}
+	}
+
+	if err := checkText(b.CustomerID, "customer_id", maxCustomerIDLen); err != nil {
+		return "", nil, err
+	}
+	if err := checkText(b.Reference, "reference", maxTextLen); err != nil {
+		return "", nil, err
+	}
+	if err := checkText(b.Description, "description", maxTextLen); err != nil {
+		return "", nil, err
+	}
+	if err := checkText(b.StatementDescriptor, "statement_descriptor", maxDescriptorLen); err != nil {
+		return "", nil, err
+	}
+	if sd := str(b.StatementDescriptor); strings.ContainsAny(sd, "<>\"'") || strings.ContainsFunc(sd, isControl) {
+		return "", nil, payloom.FieldError("statement_descriptor",
+			"statement_descriptor must not contain < > \" ' or control characters")
+	}
+	req.CustomerID = str(b.CustomerID)
+	req.Reference = str(b.Reference)
+	req.Description = str(b.Description)
+	req.StatementDescriptor = str(b.StatementDescriptor)
+
+	if err := checkMetadata(b.Metadata); err != nil {
+		return "", nil, err
+	}
+	return merchantID, req, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+// encodePaymentCreate is the inverse of decodePaymentCreate: the body a
+// client would send for req. The fuzz target checks the round trip; tests
+// and the documentation's examples use it.
+func encodePaymentCreate(merchantID string, req *payloom.PaymentCreate) []byte {
+	m := map[string]any{
+		"amount":         req.Amount,
+		"currency":       req.Currency,
+		"payment_method": map[string]any{"type": req.PaymentMethodType, "card": map[string]any{"token": req.CardToken}},
+		"capture_method": req.CaptureMethod,
+	}
+	if merchantID != "" {
+		m["merchant_id"] = merchantID
+	}
+	for k, v := range map[string]string{"customer_id": req.CustomerID, "reference": req.Reference,
+		"description": req.Description, "statement_descriptor": req.StatementDescriptor} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if req.Metadata != nil {
+		m["metadata"] = req.Metadata
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func decodeCapture(tree any) (merchantID string, amount *int64, err error) {
+	var b captureBody
+	if err := decodeInto(tree, &b); err != nil {
+		return "", nil, err
+	}
+	if merchantID, err = decodeMerchantID(b.MerchantID); err != nil {
+		return "", nil, err
+	}
+	if err := checkAmount(b.Amount, "amount"); err != nil {
+		return "", nil, err
+	}
+	return merchantID, b.Amount, nil
+}
+
+func decodeCancel(tree any) (merchantID string, err error) {
+	var b cancelBody
+	if err := decodeInto(tree, &b); err != nil {
+		return "", err
+	}
+	return decodeMerchantID(b.MerchantID)
+}
+
+func decodeRefundCreate(tree any) (merchantID string, req *payloom.RefundCreate, err error) {
+	var b refundCreateBody
+	if err := decodeInto(tree, &b); err != nil {
+		return "", nil, err
+	}
+	if merchantID, err = decodeMerchantID(b.MerchantID); err != nil {
+		return "", nil, err
+	}
+	if b.PaymentID == nil {
+		return "", nil, required("payment_id")
+	}
+	if err := checkID(*b.PaymentID, payloom.PrefixPayment, "payment_id"); err != nil {
+		return "", nil, err
+	}
+	if err := checkAmount(b.Amount, "amount"); err != nil {
+		return "", nil, err
+	}
+	if b.Reason != nil {
+		switch *b.Reason {
+		case payloom.RefundReasonDuplicate, payloom.RefundReasonFraudulent, payloom.RefundReasonRequestedByCustomer:
+		default:
+			return "", nil, payloom.FieldError("reason",
+				"reason must be \"duplicate\", \"fraudulent\" or \"requested_by_customer\"")
+		}
+	}
+	if err := checkMetadata(b.Metadata); err != nil {
+		return "", nil, err
+	}
+	return merchantID, &payloom.RefundCreate{PaymentID: *b.PaymentID, Amount: b.Amount,
+		Reason: str(b.Reason), Metadata: b.Metadata}, nil
+}
+
+// decodeToken decodes and validates a POST /v1/tokens body: presence and
+// types, then the vault's card rules (precheckCard), dated by now. The CVC
+// is optional, as for the vault. No
+// message it returns contains a digit run that could be card data: values
+// are never quoted, and keys are masked by displayKey.
+func decodeToken(tree any, now time.Time) (merchantID string, card *payloom.CardInput, err error) {
+	var b tokenCreateBody
+	if err := decodeInto(tree, &b); err != nil {
+		return "", nil, err
+	}
+	if merchantID, err = decodeMerchantID(b.MerchantID); err != nil {
+		return "", nil, err
+	}
+	c := b.Card
+	switch {
+	case c == nil:
+		return "", nil, required("card")
+	case c.Number == nil || c.Number.Reveal() == "":
+		return "", nil, required("card[number]")
+	case c.ExpMonth == nil:
+		return "", nil, required("card[exp_month]")
+	case c.ExpYear == nil:
+		return "", nil, required("card[exp_year]")
+	}
+	in := &payloom.CardInput{Number: *c.Number, ExpMonth: *c.ExpMonth, ExpYear: *c.ExpYear,
+		HolderName: str(c.HolderName)}
+	if c.CVC != nil {
+		in.CVC = *c.CVC
+	}
+	if err := precheckCard(in, now); err != nil {
+		return "", nil, err
+	}
+	return merchantID, in, nil
+}
