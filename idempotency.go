@@ -52,6 +52,11 @@ type IdempotencyService interface {
 	// Complete stores the response and releases the lease. It fails with
 	// CodeIdempotencyInProgress if the lease was lost.
 	Complete(ctx context.Context, rec *IdempotencyKey, code int, body []byte) error
+	// Abandon deletes a held record whose request changed nothing (the
+	// engine rejected it with CodeValidation or CodeNotFound), so that the
+	// client may send a corrected request under the same key. It fails
+	// with CodeIdempotencyInProgress if the lease was lost.
+	Abandon(ctx context.Context, rec *IdempotencyKey) error
 	// Release gives up the lease without a response (after a server-side
 	// error) so that a retry resumes at once.
 	Release(ctx context.Context, rec *IdempotencyKey) error

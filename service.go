@@ -9,6 +9,10 @@ import "context"
 // none. Calling a write method again with the same opKey after a crash or
 // a lost lease resumes the operation from its last committed phase and
 // never repeats a processor charge.
+//
+// An error with CodeValidation or CodeNotFound from a write method means
+// the method changed nothing: the API may then forget the idempotency
+// record instead of storing the error under the client's key.
 type PaymentService interface {
 	// CreatePayment creates and processes a payment. A decline is not an
 	// error: the payment comes back with status declined and Failure set.

@@ -89,6 +89,9 @@ type Tx interface {
 	CreateIdempotencyKey(ctx context.Context, k *IdempotencyKey) error
 	GetIdempotencyKey(ctx context.Context, scope Scope, key string) (*IdempotencyKey, error)
 	UpdateIdempotencyKey(ctx context.Context, k *IdempotencyKey) error
+	// DeleteIdempotencyKey deletes the record k.ID in k's scope.
+	// CodeNotFound if it does not exist there.
+	DeleteIdempotencyKey(ctx context.Context, k *IdempotencyKey) error
 	DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time) (int64, error)
 
 	// The sandbox processor's ledger. CreateSandboxOperation returns

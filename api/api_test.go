@@ -822,3 +822,77 @@ func TestConcurrentSameKey(t *testing.T) {
 		t.Fatalf("payments listed = %s; want one", list.body)
 	}
 }
+
+// TestTokenCardRules sends cards the vault refuses through POST /v1/tokens:
+// the API has no copy of the card rules, so each answer is the vault's,
+// with its param, and the Idempotency-Key stays free for a corrected card.
+func TestTokenCardRules(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	key := h.key(h.merchant(nil), false)
+	now := time.Now().UTC()
+	lastMonth := now.AddDate(0, -1, 0)
+	tests := []struct {
+		name, body, param string
+	}{
+		{"luhn", `{"card": {"number": "4242424242424241", "exp_month": 12, "exp_year": 2030}}`, "card[number]"},
+		{"letters", `{"card": {"number": "4242x42424242424", "exp_month": 12, "exp_year": 2030}}`, "card[number]"},
+		{"short", `{"card": {"number": "42424242", "exp_month": 12, "exp_year": 2030}}`, "card[number]"},
+		{"month 13", `{"card": {"number": "4242424242424242", "exp_month": 13, "exp_year": 2030}}`, "card[exp_month]"},
+		{"expired year", `{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2024}}`, "card[exp_year]"},
+		{"cvc letters", `{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "12a"}}`, "card[cvc]"},
+		{"amex short cvc", `{"card": {"number": "378282246310005", "exp_month": 1, "exp_year": 2030, "cvc": "123"}}`, "card[cvc]"},
+		{"visa long cvc", `{"card": {"number": "4242424242424242", "exp_month": 1, "exp_year": 2030, "cvc": "1234"}}`, "card[cvc]"},
+		{"holder control", `{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "holder_name": "a\u0007"}}`, "card[holder_name]"},
+	}
+	if lastMonth.Year() == now.Year() {
+		tests = append(tests, struct{ name, body, param string }{"expired month",
+			fmt.Sprintf(`{"card": {"number": "4242424242424242", "exp_month": %d, "exp_year": %d}}`, lastMonth.Month(), lastMonth.Year()),
+			"card[exp_month]"})
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			idem := map[string]string{"Idempotency-Key": fmt.Sprintf("card-rule-%d", i)}
+			r := h.do(req{method: "POST", path: "/v1/tokens", key: key, body: tt.body, header: idem})
+			wantError(t, r, 400, payloom.CodeValidation, tt.param)
+			g := h.do(req{method: "POST", path: "/v1/tokens", key: key, body: tokenBody(cardApprove), header: idem})
+			wantStatus(t, g, 200)
+			if g.header.Get("Idempotent-Replayed") != "" {
+				t.Fatalf("the corrected card after a refused one was a replay: %s", g.body)
+			}
+		})
+	}
+}
+
+// TestReplayAfterMerchantChange: the stored response of a completed request
+// is replayed even when the same request would now be refused (the
+// merchant's limit was lowered after it), because the key is claimed before
+// anything that depends on stored state is checked.
+func TestReplayAfterMerchantChange(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	mrch := h.merchant(nil)
+	key := h.key(mrch, false)
+	tok := h.token(key, cardApprove)
+	body := `{"amount": 5000, "currency": "usd", "payment_method": {"type": "card", "card": {"token": "` + tok + `"}}}`
+	idem := map[string]string{"Idempotency-Key": "limit-change"}
+	first := h.do(req{method: "POST", path: "/v1/payments", key: key, body: body, header: idem})
+	wantStatus(t, first, 200)
+
+	err := h.store.Update(context.Background(), func(tx payloom.Tx) error {
+		m, err := tx.GetMerchant(context.Background(), mrch)
+		if err != nil {
+			return err
+		}
+		m.MaxAmount = 1000
+		return tx.UpdateMerchant(context.Background(), m)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := h.do(req{method: "POST", path: "/v1/payments", key: key, body: body, header: idem})
+	if again.status != 200 || again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(first.body) {
+		t.Fatalf("retry after the limit was lowered = %d replayed=%q %s; want the first response replayed",
+			again.status, again.header.Get("Idempotent-Replayed"), again.body)
+	}
+	fresh := h.do(req{method: "POST", path: "/v1/payments", key: key, body: body, header: map[string]string{"Idempotency-Key": "limit-change-2"}})
+	wantError(t, fresh, 400, payloom.CodeValidation, "amount")
+}

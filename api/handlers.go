@@ -18,7 +18,7 @@ const (
 )
 
 func (s *server) createToken(c *call, tree any) (*writeOp, error) {
-	merchantID, card, err := decodeToken(tree, s.clock())
+	merchantID, card, err := decodeToken(tree)
 	if err != nil {
 		return nil, err
 	}
@@ -36,42 +36,10 @@ func (s *server) createPayment(c *call, tree any) (*writeOp, error) {
 	}
 	return &writeOp{
 		merchantID: merchantID,
-		// The engine checks these too; checking them here, before the
-		// Idempotency-Key is claimed, keeps a rejected request from
-		// storing anything under it. The messages are the engine's.
-		check: func(ctx context.Context) error {
-			m, err := c.merchant(ctx)
-			if err != nil {
-				return err
-			}
-			if req.Amount < m.MinAmount {
-				return payloom.FieldError("amount", "amount must be at least %d (%s %s)",
-					m.MinAmount, payloom.FormatAmount(m.MinAmount, req.Currency), req.Currency)
-			}
-			if req.Amount > m.MaxAmount {
-				return payloom.FieldError("amount", "amount must be at most %d (%s %s)",
-					m.MaxAmount, payloom.FormatAmount(m.MaxAmount, req.Currency), req.Currency)
-			}
-			_, err = s.vault.Card(ctx, c.scope, req.CardToken)
-			if payloom.IsCode(err, payloom.CodeNotFound) {
-				return payloom.FieldError("payment_method[card][token]", "no such token")
-			}
-			return err
-		},
 		exec: func(ctx context.Context, opKey string) (any, error) {
 			return s.payments.CreatePayment(ctx, c.scope, opKey, req)
 		},
 	}, nil
-}
-
-// paymentExists is the pre-claim check of capture and cancel: a request for
-// a payment that is not there (or is another tenant's) is answered 404 and
-// stores nothing under its key.
-func (s *server) paymentExists(c *call, id string) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		_, err := s.payments.Payment(ctx, c.scope, id)
-		return err
-	}
 }
 
 func (s *server) capturePayment(c *call, tree any) (*writeOp, error) {
@@ -80,7 +48,7 @@ func (s *server) capturePayment(c *call, tree any) (*writeOp, error) {
 		return nil, err
 	}
 	id := c.r.PathValue("id")
-	return &writeOp{merchantID: merchantID, check: s.paymentExists(c, id),
+	return &writeOp{merchantID: merchantID,
 		exec: func(ctx context.Context, opKey string) (any, error) {
 			return s.payments.CapturePayment(ctx, c.scope, opKey, id, amount)
 		}}, nil
@@ -92,7 +60,7 @@ func (s *server) cancelPayment(c *call, tree any) (*writeOp, error) {
 		return nil, err
 	}
 	id := c.r.PathValue("id")
-	return &writeOp{merchantID: merchantID, check: s.paymentExists(c, id),
+	return &writeOp{merchantID: merchantID,
 		exec: func(ctx context.Context, opKey string) (any, error) {
 			return s.payments.CancelPayment(ctx, c.scope, opKey, id)
 		}}, nil
@@ -105,13 +73,6 @@ func (s *server) createRefund(c *call, tree any) (*writeOp, error) {
 	}
 	return &writeOp{
 		merchantID: merchantID,
-		check: func(ctx context.Context) error {
-			_, err := s.payments.Payment(ctx, c.scope, req.PaymentID)
-			if payloom.IsCode(err, payloom.CodeNotFound) {
-				return &payloom.Error{Code: payloom.CodeNotFound, Param: "payment_id", Message: "no such payment"}
-			}
-			return err
-		},
 		exec: func(ctx context.Context, opKey string) (any, error) {
 			return s.payments.CreateRefund(ctx, c.scope, opKey, req)
 		},

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/payloom/payloom"
@@ -323,12 +322,12 @@ func decodeRefundCreate(tree any) (merchantID string, req *payloom.RefundCreate,
 		Reason: str(b.Reason), Metadata: b.Metadata}, nil
 }
 
-// decodeToken decodes and validates a POST /v1/tokens body: presence and
-// types, then the vault's card rules (precheckCard), dated by now. The CVC
-// is optional, as for the vault. No
+// decodeToken decodes a POST /v1/tokens body: presence and types. The card
+// rules (Luhn, expiry, CVC) are the vault's alone; its validation errors
+// abandon the Idempotency-Key like any other. The CVC is optional. No
 // message it returns contains a digit run that could be card data: values
 // are never quoted, and keys are masked by displayKey.
-func decodeToken(tree any, now time.Time) (merchantID string, card *payloom.CardInput, err error) {
+func decodeToken(tree any) (merchantID string, card *payloom.CardInput, err error) {
 	var b tokenCreateBody
 	if err := decodeInto(tree, &b); err != nil {
 		return "", nil, err
@@ -351,9 +350,6 @@ func decodeToken(tree any, now time.Time) (merchantID string, card *payloom.Card
 		HolderName: str(c.HolderName)}
 	if c.CVC != nil {
 		in.CVC = *c.CVC
-	}
-	if err := precheckCard(in, now); err != nil {
-		return "", nil, err
 	}
 	return merchantID, in, nil
 }

@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/payloom/payloom"
 )
@@ -143,10 +142,6 @@ func decRefund(t any) error  { _, _, err := decodeRefundCreate(t); return err }
 func decCapture(t any) error { _, _, err := decodeCapture(t); return err }
 func decCancel(t any) error  { _, err := decodeCancel(t); return err }
 
-// tokenNow is the fixed date of token decoding tests, so that their
-// expiries do not age.
-var tokenNow = time.Date(2025, 6, 15, 12, 0, 0, 0, time.UTC)
-
 func TestDecodeToken(t *testing.T) {
 	tests := []struct {
 		name, body string
@@ -158,19 +153,10 @@ func TestDecodeToken(t *testing.T) {
 		{"no card", `{}`, "card"},
 		{"no number", `{"card": {"exp_month": 12, "exp_year": 2030}}`, "card[number]"},
 		{"number as number", `{"card": {"number": 4242424242424242, "exp_month": 12, "exp_year": 2030}}`, "card[number]"},
-		{"luhn", `{"card": {"number": "4242424242424241", "exp_month": 12, "exp_year": 2030}}`, "card[number]"},
-		{"letters", `{"card": {"number": "4242x42424242424", "exp_month": 12, "exp_year": 2030}}`, "card[number]"},
-		{"short", `{"card": {"number": "42424242", "exp_month": 12, "exp_year": 2030}}`, "card[number]"},
 		{"no month", `{"card": {"number": "4242424242424242", "exp_year": 2030}}`, "card[exp_month]"},
-		{"month 13", `{"card": {"number": "4242424242424242", "exp_month": 13, "exp_year": 2030}}`, "card[exp_month]"},
-		{"expired", `{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2024}}`, "card[exp_year]"},
-		{"expired month", `{"card": {"number": "4242424242424242", "exp_month": 5, "exp_year": 2025}}`, "card[exp_month]"},
 		{"no year", `{"card": {"number": "4242424242424242", "exp_month": 12}}`, "card[exp_year]"},
-		{"cvc letters", `{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "12a"}}`, "card[cvc]"},
 		{"cvc as number", `{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": 123}}`, "card[cvc]"},
-		{"amex short cvc", `{"card": {"number": "378282246310005", "exp_month": 1, "exp_year": 2030, "cvc": "123"}}`, "card[cvc]"},
 		{"unknown card field", `{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "pin": "1"}}`, "card[pin]"},
-		{"holder control", `{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "holder_name": "a\u0007"}}`, "card[holder_name]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,7 +164,7 @@ func TestDecodeToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = decodeToken(tree, tokenNow)
+			_, _, err = decodeToken(tree)
 			if payloom.ErrorParam(err) != tt.param || (tt.param == "") != (err == nil) {
 				t.Fatalf("decodeToken(%s) = %v; want param %q", tt.body, err, tt.param)
 			}
@@ -241,7 +227,7 @@ func FuzzDecodeToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		tree, err := parseJSON(body)
 		if err == nil {
-			_, _, err = decodeToken(tree, tokenNow)
+			_, _, err = decodeToken(tree)
 		}
 		if err == nil {
 			return

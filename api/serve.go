@@ -192,11 +192,6 @@ func (c *call) merchant(ctx context.Context) (*payloom.Merchant, error) {
 type writeOp struct {
 	// merchantID is the body's merchant_id ("" if absent).
 	merchantID string
-	// check runs, with the scope, the validation that needs the store
-	// (token exists, amount within the merchant's limits). Like decoding,
-	// it runs before the Idempotency-Key is claimed, so that a rejected
-	// request stores nothing.
-	check func(ctx context.Context) error
 	// exec performs the write. It may run again with the same opKey after
 	// a crash or a released lease: the engine resumes, never repeats.
 	exec func(ctx context.Context, opKey string) (any, error)
@@ -332,9 +327,6 @@ func (s *server) serveWrite(w http.ResponseWriter, c *call, rt *route) {
 	if err == nil {
 		err = c.resolveScope(op.merchantID)
 	}
-	if err == nil && op.check != nil {
-		err = op.check(r.Context())
-	}
 	if err == nil && !hasKey && rt.keyRequiredLive && c.scope.Livemode {
 		var m *payloom.Merchant
 		if m, err = c.merchant(r.Context()); err == nil && !m.IdempotencyKeyOptional {
@@ -371,16 +363,27 @@ func (s *server) serveWrite(w http.ResponseWriter, c *call, rt *route) {
 		return
 	}
 	status, body, code := s.execute(ctx, c, op, rec.ID)
-	if status >= 500 {
+	switch {
+	case status >= 500:
 		// No response is stored for a server error: the retry resumes the
 		// operation under the same record (and operation key).
 		if err := s.idem.Release(ctx, rec); err != nil {
 			s.log.ErrorContext(ctx, "releasing idempotency key failed", "request_id", c.info.id, "err", err)
 		}
-	} else if err := s.idem.Complete(ctx, rec, status, body); err != nil {
-		// The operation is done and this response is right; a retry will
-		// resume under the record and get the same answer from the engine.
-		s.log.WarnContext(ctx, "storing idempotent response failed", "request_id", c.info.id, "err", err)
+	case code == payloom.CodeValidation || code == payloom.CodeNotFound:
+		// The engine and the vault change nothing when they answer these
+		// (checks that need the store: merchant limits, the token, the
+		// payment exists): nothing is kept under the key, so the client
+		// can correct the request and send it again with the same key.
+		if err := s.idem.Abandon(ctx, rec); err != nil {
+			s.log.ErrorContext(ctx, "abandoning idempotency key failed", "request_id", c.info.id, "err", err)
+		}
+	default:
+		if err := s.idem.Complete(ctx, rec, status, body); err != nil {
+			// The operation is done and this response is right; a retry will
+			// resume under the record and get the same answer from the engine.
+			s.log.WarnContext(ctx, "storing idempotent response failed", "request_id", c.info.id, "err", err)
+		}
 	}
 	s.writeBody(w, status, body, code, false)
 }

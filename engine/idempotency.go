@@ -149,6 +149,19 @@ func (e *Engine) Release(ctx context.Context, rec *payloom.IdempotencyKey) error
 	return nil
 }
 
+// Abandon implements payloom.IdempotencyService: the record of a request
+// that changed nothing is deleted, so the key is free for a corrected
+// request.
+func (e *Engine) Abandon(ctx context.Context, rec *payloom.IdempotencyKey) error {
+	return e.update(ctx, "idempotency_abandon", func(tx payloom.Tx) error {
+		cur, err := e.heldRecord(ctx, tx, rec)
+		if err != nil {
+			return err
+		}
+		return tx.DeleteIdempotencyKey(ctx, cur)
+	})
+}
+
 // heldRecord re-reads rec and checks that the caller still holds its lease
 // (an empty token is never held: it marks a completed or released record).
 func (e *Engine) heldRecord(ctx context.Context, tx payloom.Tx, rec *payloom.IdempotencyKey) (*payloom.IdempotencyKey, error) {

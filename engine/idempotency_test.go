@@ -105,6 +105,34 @@ func TestIdempotencyRelease(t *testing.T) {
 	}
 }
 
+func TestIdempotencyAbandon(t *testing.T) {
+	e := newEnv(t)
+	rec, _, err := e.eng.Begin(e.ctx, e.scope, "k", "POST", "/v1/payments", "bad body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.eng.Abandon(e.ctx, rec); err != nil {
+		t.Fatalf("Abandon: %v", err)
+	}
+	// The key is free: a corrected request (another fingerprint) is a new
+	// operation, not a conflict.
+	fixed, held, err := e.eng.Begin(e.ctx, e.scope, "k", "POST", "/v1/payments", "good body")
+	if err != nil || !held || fixed.ID == rec.ID {
+		t.Fatalf("Begin(after abandon) = %+v, %v, %v; want a new held record", fixed, held, err)
+	}
+	// Only the holder may abandon: the old holder's lease is gone, and a
+	// completed record cannot be abandoned.
+	wantCode(t, "Abandon(again)", e.eng.Abandon(e.ctx, rec), payloom.CodeIdempotencyInProgress)
+	if err := e.eng.Complete(e.ctx, fixed, 200, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "Abandon(completed)", e.eng.Abandon(e.ctx, fixed), payloom.CodeIdempotencyInProgress)
+	got, held, err := e.eng.Begin(e.ctx, e.scope, "k", "POST", "/v1/payments", "good body")
+	if err != nil || held || !got.Completed() {
+		t.Errorf("Begin(completed) = %+v, %v, %v; want the stored response", got, held, err)
+	}
+}
+
 func TestIdempotencyPurge(t *testing.T) {
 	e := newEnv(t, func(c *engine.Config) { c.IdempotencyTTL = time.Hour })
 	old, _, err := e.eng.Begin(e.ctx, e.scope, "old", "POST", "/v1/payments", "fp")

@@ -55,6 +55,11 @@ func (t *tx) UpdateIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 		response_code = $3, response_body = $4, completed_at = $5 WHERE id = $6`, args...)
 }
 
+func (t *tx) DeleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey) error {
+	return t.execOne(ctx, "idempotency key", `DELETE FROM idempotency_keys
+		WHERE id = $1 AND merchant_id = $2 AND livemode = $3`, k.ID, k.MerchantID, k.Livemode)
+}
+
 // DeleteIdempotencyKeysBefore runs on every node at once without waiting on
 // or deadlocking with the others: rows another transaction holds (another
 // node's purge, or a request) are skipped and left to the next purge.

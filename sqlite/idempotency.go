@@ -52,6 +52,11 @@ func (t *tx) UpdateIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 		response_code = ?, response_body = ?, completed_at = ? WHERE id = ?`, args...)
 }
 
+func (t *tx) DeleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey) error {
+	return t.execOne(ctx, "idempotency key", `DELETE FROM idempotency_keys
+		WHERE id = ? AND merchant_id = ? AND livemode = ?`, k.ID, k.MerchantID, k.Livemode)
+}
+
 func (t *tx) DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time) (int64, error) {
 	var e enc
 	cutoff := e.time(before)

@@ -96,6 +96,32 @@ func testUpdateIdempotencyKey(t *testing.T, h *harness) {
 	wantCode(t, "UpdateIdempotencyKey(unknown)", err, payloom.CodeNotFound)
 }
 
+func testDeleteIdempotencyKey(t *testing.T, h *harness) {
+	_, scope := h.merchant()
+	k := newIdempotencyKey(scope, "k1", at(0))
+	h.update(func(tx payloom.Tx) error { return tx.CreateIdempotencyKey(h.ctx, k) })
+
+	// Another scope cannot delete it.
+	for _, other := range h.otherScopes(scope) {
+		ghost := *k
+		ghost.MerchantID, ghost.Livemode = other.MerchantID, other.Livemode
+		err := h.tryUpdate(func(tx payloom.Tx) error { return tx.DeleteIdempotencyKey(h.ctx, &ghost) })
+		wantCode(t, "DeleteIdempotencyKey(other scope)", err, payloom.CodeNotFound)
+	}
+	h.update(func(tx payloom.Tx) error { return tx.DeleteIdempotencyKey(h.ctx, k) })
+	err := h.s.View(h.ctx, func(tx payloom.Tx) error {
+		_, err := tx.GetIdempotencyKey(h.ctx, scope, k.Key)
+		return err
+	})
+	wantCode(t, "GetIdempotencyKey(deleted)", err, payloom.CodeNotFound)
+	err = h.tryUpdate(func(tx payloom.Tx) error { return tx.DeleteIdempotencyKey(h.ctx, k) })
+	wantCode(t, "DeleteIdempotencyKey(deleted)", err, payloom.CodeNotFound)
+
+	// The key is free again.
+	again := newIdempotencyKey(scope, "k1", at(1))
+	h.update(func(tx payloom.Tx) error { return tx.CreateIdempotencyKey(h.ctx, again) })
+}
+
 func testDeleteIdempotencyKeysBefore(t *testing.T, h *harness) {
 	_, scope := h.merchant()
 	other := h.otherScopes(scope)[0]

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) payloom.Store) {
 		{"ListEvents", testListEvents},
 		{"CreateIdempotencyKey", testCreateIdempotencyKey},
 		{"UpdateIdempotencyKey", testUpdateIdempotencyKey},
+		{"DeleteIdempotencyKey", testDeleteIdempotencyKey},
 		{"DeleteIdempotencyKeysBefore", testDeleteIdempotencyKeysBefore},
 		{"CreateSandboxOperation", testCreateSandboxOperation},
 		{"CountSandboxOperations", testCountSandboxOperations},
