@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/api"
+	"github.com/payloom/payloom/engine"
+	"github.com/payloom/payloom/processor/sandbox"
+	"github.com/payloom/payloom/vault"
+)
+
+// serveConfig is the server's configuration after flags and environment.
+type serveConfig struct {
+	Addr           string
+	DataDir        string
+	DatabaseURL    string
+	LockTimeout    time.Duration
+	IdempotencyTTL time.Duration
+	SandboxLatency time.Duration
+	// CrashAfter is a test hook: when the engine reports this phase, the
+	// process SIGKILLs itself (PAYLOOM_FAULT_CRASH_AFTER).
+	CrashAfter string
+	// ShutdownTimeout bounds how long in-flight requests may run after a
+	// shutdown signal.
+	ShutdownTimeout time.Duration
+}
+
+// faultPhases are the phases the engine reports to its FaultHook, in the
+// order a request reaches them.
+var faultPhases = []string{
+	engine.PhasePaymentCreated, engine.PhaseProcessorCalled, engine.PhasePaymentRecorded,
+	engine.PhaseActionClaimed, engine.PhaseActionCalled, engine.PhaseActionRecorded,
+	engine.PhaseRefundCreated, engine.PhaseRefundCalled, engine.PhaseRefundRecorded,
+}
+
+func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
+	cfg := serveConfig{ShutdownTimeout: 30 * time.Second}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the payment server",
+		Long: "Run the payment server. On an empty store it creates a merchant and a test-mode\n" +
+			"secret key and prints both once. SIGINT or SIGTERM shut it down gracefully:\n" +
+			"in-flight requests finish (for at most 30s), then the store is closed.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.DataDir, cfg.DatabaseURL = g.dataDir, g.databaseURL
+			cfg.CrashAfter = m.getenv("PAYLOOM_FAULT_CRASH_AFTER")
+			return m.serve(cmd.Context(), cfg, m.newLogger(g.logLevel))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on (env PAYLOOM_ADDR)")
+	f.DurationVar(&cfg.LockTimeout, "idempotency-lock-timeout", 30*time.Second,
+		"how long a request holds its Idempotency-Key before a retry may take it over (env PAYLOOM_IDEMPOTENCY_LOCK_TIMEOUT)")
+	f.DurationVar(&cfg.IdempotencyTTL, "idempotency-ttl", 24*time.Hour,
+		"how long idempotency keys and their responses are kept (env PAYLOOM_IDEMPOTENCY_TTL)")
+	f.DurationVar(&cfg.SandboxLatency, "sandbox-latency", 0,
+		"delay the sandbox processor adds to every call (env PAYLOOM_SANDBOX_LATENCY)")
+	setEnvBindings(cmd,
+		envBinding{"addr", "PAYLOOM_ADDR"},
+		envBinding{"idempotency-lock-timeout", "PAYLOOM_IDEMPOTENCY_LOCK_TIMEOUT"},
+		envBinding{"idempotency-ttl", "PAYLOOM_IDEMPOTENCY_TTL"},
+		envBinding{"sandbox-latency", "PAYLOOM_SANDBOX_LATENCY"},
+	)
+	return cmd
+}
+
+// serve runs the server until ctx is done, then shuts it down gracefully.
+func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
+	if cfg.LockTimeout <= 0 {
+		return errors.New("--idempotency-lock-timeout must be positive")
+	}
+	if cfg.IdempotencyTTL <= cfg.LockTimeout {
+		return errors.New("--idempotency-ttl must be longer than --idempotency-lock-timeout")
+	}
+	if cfg.SandboxLatency < 0 {
+		return errors.New("--sandbox-latency must not be negative")
+	}
+	if cfg.CrashAfter != "" && !slices.Contains(faultPhases, cfg.CrashAfter) {
+		return fmt.Errorf("PAYLOOM_FAULT_CRASH_AFTER=%q is not a phase (want one of %s)",
+			cfg.CrashAfter, strings.Join(faultPhases, ", "))
+	}
+
+	st, err := openStore(ctx, cfg.DataDir, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// An existing directory is the operator's; say so rather than
+		// change its mode behind their back.
+		logger.Warn("the data directory is accessible to other users; it holds the store and the vault key (chmod 700 it)",
+			"dir", cfg.DataDir, "mode", fi.Mode().Perm().String())
+	}
+	// The store is closed last, after every request and background job
+	// that could use it has stopped.
+	defer func() {
+		if err := st.Close(); err != nil {
+			logger.Error("close store", "err", err)
+		}
+	}()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+
+	keys, err := vault.LoadKeys(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("load vault keys: %w", err)
+	}
+	v := vault.New(st, keys, vault.Options{})
+	sb := sandbox.New(st, sandbox.Options{Latency: cfg.SandboxLatency})
+
+	var faultHook func(string)
+	if cfg.CrashAfter != "" {
+		logger.Warn("fault injection enabled: the process kills itself after this phase (test hook)",
+			"phase", cfg.CrashAfter, "known_phases", faultPhases)
+		faultHook = crashAfter(cfg.CrashAfter, logger)
+	}
+	eng := engine.New(engine.Config{
+		Store:          st,
+		Vault:          v,
+		Processor:      processorFor(sb),
+		Logger:         logger,
+		LockTimeout:    cfg.LockTimeout,
+		IdempotencyTTL: cfg.IdempotencyTTL,
+		FaultHook:      faultHook,
+	})
+	handler := api.New(api.Config{
+		Payments:    eng,
+		Idempotency: eng,
+		Auth:        eng,
+		Vault:       v,
+		Logger:      logger,
+		Ready:       st.Ping,
+	})
+
+	// Listen before the first-start banner so that it shows the real
+	// address (with --addr host:0, the port the kernel chose).
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+
+	if err := bootstrap(ctx, eng, m.Stdout, url, logger); err != nil {
+		ln.Close()
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		// A payment may wait on the processor; WriteTimeout bounds the
+		// whole request, so it is generous.
+		WriteTimeout:   120 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Request contexts deliberately do not derive from ctx: a shutdown
+		// lets in-flight requests finish instead of cancelling them.
+	}
+
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		eng.RunBackground(bgCtx)
+	}()
+	defer func() {
+		stopBackground()
+		wg.Wait()
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	logger.Info("listening", "addr", ln.Addr().String(), "store", st.kind, "version", version)
+	fmt.Fprintf(m.Stdout, "payloom listening on %s\n", url)
+	if m.Ready != nil {
+		m.Ready(url)
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down: waiting for in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		// Requests still running are cut off; each write is a sequence of
+		// committed phases, so a retry with the same key resumes it.
+		logger.Warn("shutdown timed out; closing remaining connections", "err", err)
+		srv.Close()
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("serve", "err", err)
+	}
+	stopBackground()
+	wg.Wait()
+	logger.Info("shutdown complete")
+	return nil
+}
+
+// processorFor routes test-mode payments to the sandbox. No live processor
+// exists yet: live mode answers that none is configured.
+func processorFor(sb payloom.Processor) func(payloom.Scope) (payloom.Processor, error) {
+	return func(scope payloom.Scope) (payloom.Processor, error) {
+		if !scope.Livemode {
+			return sb, nil
+		}
+		return nil, payloom.Errorf(payloom.CodeInvalidState, "no live-mode processor is configured")
+	}
+}
+
+// crashAfter returns the engine fault hook that SIGKILLs the process when
+// the named phase completes: the crash test uses it to stop the process
+// between two committed phases, as a power cut would.
+func crashAfter(phase string, logger *slog.Logger) func(string) {
+	return func(p string) {
+		if p != phase {
+			return
+		}
+		logger.Warn("fault injection: killing the process", "phase", p)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way; never return into the engine
+	}
+}
+
+// bootstrap creates, on a store without merchants, a default merchant and a
+// test-mode key, and prints both to out. It runs once per store: the next
+// start finds a merchant and prints nothing.
+func bootstrap(ctx context.Context, auth payloom.AuthService, out io.Writer, url string, logger *slog.Logger) error {
+	n, err := auth.CountMerchants(ctx)
+	if err != nil {
+		return fmt.Errorf("count merchants: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	mr := &payloom.Merchant{Name: "Default merchant"}
+	if err := auth.CreateMerchant(ctx, mr); err != nil {
+		return fmt.Errorf("create default merchant: %w", err)
+	}
+	key, secret, err := auth.CreateAPIKey(ctx, mr.ID, false)
+	if err != nil {
+		return fmt.Errorf("create default key (run `payloom keys create --merchant %s --mode test`): %w", mr.ID, err)
+	}
+	logger.Info("created default merchant and test-mode key", "merchant_id", mr.ID, "key_id", key.ID)
+	printBox(out, []string{
+		"Payloom created a merchant and a test-mode secret key.",
+		"The key is shown only this once: store it now.",
+		"",
+		"  Merchant ID:  " + mr.ID,
+		"  Secret key:   " + secret.Reveal(),
+		"",
+		"Try it:",
+		"  curl " + url + "/v1/payments \\",
+		"    -H 'Authorization: Bearer " + secret.Reveal() + "'",
+	})
+	return nil
+}
+
+// printBox writes lines inside an ASCII frame.
+func printBox(out io.Writer, lines []string) {
+	width := 0
+	for _, l := range lines {
+		width = max(width, len(l))
+	}
+	border := "+" + strings.Repeat("-", width+2) + "+"
+	fmt.Fprintln(out, border)
+	for _, l := range lines {
+		fmt.Fprintf(out, "| %s%s |\n", l, strings.Repeat(" ", width-len(l)))
+	}
+	fmt.Fprintln(out, border)
+}
