@@ -48,6 +48,10 @@ type AuthService interface {
 	CreateMerchant(ctx context.Context, m *Merchant) error
 	// Merchant returns a merchant. CodeNotFound.
 	Merchant(ctx context.Context, id string) (*Merchant, error)
+	// Bootstrap creates m (as CreateMerchant) and a test-mode key for it,
+	// in one transaction, but only if no merchant exists yet; created
+	// reports whether it did. CodeValidation as CreateMerchant.
+	Bootstrap(ctx context.Context, m *Merchant) (key *APIKey, secret Secret, created bool, err error)
 	// CountMerchants returns how many merchants exist.
 	CountMerchants(ctx context.Context) (int, error)
 	// CreateAPIKey makes a key for a merchant (merchantID != "") or a

@@ -104,16 +104,33 @@ func (e *Engine) Authenticate(ctx context.Context, secret string) (*payloom.APIK
 // CreateMerchant implements payloom.AuthService. It sets m.ID, m.CreatedAt
 // and the default limits, and trims the name.
 func (e *Engine) CreateMerchant(ctx context.Context, m *payloom.Merchant) error {
+	nm, err := e.newMerchant(m)
+	if err != nil {
+		return err
+	}
+	if err := e.update(ctx, "create_merchant", func(tx payloom.Tx) error {
+		return tx.CreateMerchant(ctx, nm)
+	}); err != nil {
+		return err
+	}
+	*m = *nm
+	e.log.InfoContext(ctx, "merchant created", "merchant_id", m.ID)
+	return nil
+}
+
+// newMerchant validates m and returns the merchant to store: a new ID, the
+// trimmed name, default limits where m sets none.
+func (e *Engine) newMerchant(m *payloom.Merchant) (*payloom.Merchant, error) {
 	name := strings.TrimSpace(m.Name)
 	switch n := utf8.RuneCountInString(name); {
 	case !utf8.ValidString(name):
-		return payloom.FieldError("name", "name must be valid UTF-8")
+		return nil, payloom.FieldError("name", "name must be valid UTF-8")
 	case n == 0:
-		return payloom.FieldError("name", "name is required")
+		return nil, payloom.FieldError("name", "name is required")
 	case n > maxNameLen:
-		return payloom.FieldError("name", "name must be at most %d characters", maxNameLen)
+		return nil, payloom.FieldError("name", "name must be at most %d characters", maxNameLen)
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return payloom.FieldError("name", "name must not contain control characters")
+		return nil, payloom.FieldError("name", "name must not contain control characters")
 	}
 	minAmt, maxAmt := m.MinAmount, m.MaxAmount
 	if minAmt == 0 {
@@ -123,24 +140,49 @@ func (e *Engine) CreateMerchant(ctx context.Context, m *payloom.Merchant) error 
 		maxAmt = payloom.DefaultMaxAmount
 	}
 	if minAmt < 1 {
-		return payloom.FieldError("min_amount", "min_amount must be at least 1")
+		return nil, payloom.FieldError("min_amount", "min_amount must be at least 1")
 	}
 	if maxAmt < minAmt || maxAmt > payloom.MaxAmountLimit {
-		return payloom.FieldError("max_amount", "max_amount must be at least min_amount (%d)", minAmt)
+		return nil, payloom.FieldError("max_amount", "max_amount must be at least min_amount (%d)", minAmt)
 	}
 	nm := *m
 	nm.ID = payloom.NewID(payloom.PrefixMerchant)
 	nm.Name = name
 	nm.MinAmount, nm.MaxAmount = minAmt, maxAmt
 	nm.CreatedAt = e.now()
-	if err := e.update(ctx, "create_merchant", func(tx payloom.Tx) error {
-		return tx.CreateMerchant(ctx, &nm)
-	}); err != nil {
-		return err
+	return &nm, nil
+}
+
+// Bootstrap implements payloom.AuthService: on a store without merchants it
+// creates m and a test-mode key for it in one transaction, so a crash can
+// never leave the first merchant without its key.
+func (e *Engine) Bootstrap(ctx context.Context, m *payloom.Merchant) (*payloom.APIKey, payloom.Secret, bool, error) {
+	nm, err := e.newMerchant(m)
+	if err != nil {
+		return nil, "", false, err
 	}
-	*m = nm
-	e.log.InfoContext(ctx, "merchant created", "merchant_id", m.ID)
-	return nil
+	var key *payloom.APIKey
+	var secret string
+	created := false
+	err = e.update(ctx, "bootstrap", func(tx payloom.Tx) error {
+		created = false
+		n, err := tx.CountMerchants(ctx)
+		if err != nil || n > 0 {
+			return err
+		}
+		if err := tx.CreateMerchant(ctx, nm); err != nil {
+			return err
+		}
+		key, secret, err = e.createKey(ctx, tx, nm.ID, false)
+		created = err == nil
+		return err
+	})
+	if err != nil || !created {
+		return nil, "", false, err
+	}
+	*m = *nm
+	e.log.InfoContext(ctx, "default merchant and test-mode key created", "merchant_id", m.ID, "key_id", key.ID)
+	return key, payloom.Secret(secret), true, nil
 }
 
 // Merchant implements payloom.AuthService.
@@ -167,10 +209,6 @@ func (e *Engine) CountMerchants(ctx context.Context) (int, error) {
 
 // CreateAPIKey implements payloom.AuthService.
 func (e *Engine) CreateAPIKey(ctx context.Context, merchantID string, livemode bool) (*payloom.APIKey, payloom.Secret, error) {
-	prefix := keyPrefixTest
-	if livemode {
-		prefix = keyPrefixLive
-	}
 	var key *payloom.APIKey
 	var secret string
 	err := e.update(ctx, "create_api_key", func(tx payloom.Tx) error {
@@ -179,26 +217,9 @@ func (e *Engine) CreateAPIKey(ctx context.Context, merchantID string, livemode b
 				return err
 			}
 		}
-		// A lookup collision (62^16 space) is retried with a fresh key.
-		for range 3 {
-			lookup := randomBase62(keyLookupLen)
-			secret = prefix + lookup + randomBase62(keySecretLen)
-			key = &payloom.APIKey{
-				ID:         payloom.NewID(payloom.PrefixAPIKey),
-				MerchantID: merchantID,
-				Platform:   merchantID == "",
-				Livemode:   livemode,
-				Lookup:     lookup,
-				Hash:       hashKey(secret),
-				Last4:      secret[len(secret)-4:],
-				CreatedAt:  e.now(),
-			}
-			err := tx.CreateAPIKey(ctx, key)
-			if !payloom.IsCode(err, payloom.CodeAlreadyExists) {
-				return err
-			}
-		}
-		return payloom.Errorf(payloom.CodeInternal, "could not make a unique API key")
+		var err error
+		key, secret, err = e.createKey(ctx, tx, merchantID, livemode)
+		return err
 	})
 	if err != nil {
 		return nil, "", err
@@ -206,6 +227,37 @@ func (e *Engine) CreateAPIKey(ctx context.Context, merchantID string, livemode b
 	e.log.InfoContext(ctx, "api key created", "key_id", key.ID, "merchant_id", merchantID,
 		"platform", key.Platform, "livemode", livemode)
 	return key, payloom.Secret(secret), nil
+}
+
+// createKey stores a new key in tx and returns it with its secret.
+func (e *Engine) createKey(ctx context.Context, tx payloom.Tx, merchantID string, livemode bool) (*payloom.APIKey, string, error) {
+	prefix := keyPrefixTest
+	if livemode {
+		prefix = keyPrefixLive
+	}
+	// A lookup collision (62^16 space) is retried with a fresh key.
+	for range 3 {
+		lookup := randomBase62(keyLookupLen)
+		secret := prefix + lookup + randomBase62(keySecretLen)
+		key := &payloom.APIKey{
+			ID:         payloom.NewID(payloom.PrefixAPIKey),
+			MerchantID: merchantID,
+			Platform:   merchantID == "",
+			Livemode:   livemode,
+			Lookup:     lookup,
+			Hash:       hashKey(secret),
+			Last4:      secret[len(secret)-4:],
+			CreatedAt:  e.now(),
+		}
+		err := tx.CreateAPIKey(ctx, key)
+		if err == nil {
+			return key, secret, nil
+		}
+		if !payloom.IsCode(err, payloom.CodeAlreadyExists) {
+			return nil, "", err
+		}
+	}
+	return nil, "", payloom.Errorf(payloom.CodeInternal, "could not make a unique API key")
 }
 
 // RevokeAPIKey implements payloom.AuthService. Revoking a revoked key is a

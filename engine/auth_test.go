@@ -1,14 +1,20 @@
 package engine_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/engine"
+	"github.com/payloom/payloom/sqlite"
+	"github.com/payloom/payloom/vault"
 )
 
 var keyPattern = regexp.MustCompile(`^sk_(test|live)_[0-9A-Za-z]{48}$`)
@@ -159,4 +165,42 @@ func TestCreateMerchant(t *testing.T) {
 	}
 	_, err = e.eng.Merchant(e.ctx, "mrch_missing")
 	wantCode(t, "Merchant(missing)", err, payloom.CodeNotFound)
+}
+
+func TestBootstrap(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := vault.NewKeys(bytes.Repeat([]byte{9}, vault.MasterKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(engine.Config{Store: st, Vault: vault.New(st, keys, vault.Options{})})
+
+	if _, _, _, err := eng.Bootstrap(ctx, &payloom.Merchant{}); payloom.ErrorParam(err) != "name" {
+		t.Fatalf("Bootstrap(no name) = %v; want a validation error on name", err)
+	}
+	m := &payloom.Merchant{Name: "Default merchant"}
+	key, secret, created, err := eng.Bootstrap(ctx, m)
+	if err != nil || !created {
+		t.Fatalf("Bootstrap(empty store) = %v, %v; want created", created, err)
+	}
+	got, err := eng.Authenticate(ctx, secret.Reveal())
+	if err != nil || got.ID != key.ID || got.MerchantID != m.ID || got.Livemode {
+		t.Fatalf("Authenticate(bootstrap key) = %+v, %v; want test key %s of %s", got, err, key.ID, m.ID)
+	}
+	// Once a merchant exists, Bootstrap does nothing.
+	again := &payloom.Merchant{Name: "Default merchant"}
+	if _, _, created, err := eng.Bootstrap(ctx, again); err != nil || created || again.ID != "" {
+		t.Fatalf("Bootstrap(second) = created %v, %v, merchant %q; want nothing created", created, err, again.ID)
+	}
+	if n, err := eng.CountMerchants(ctx); err != nil || n != 1 {
+		t.Fatalf("CountMerchants = %d, %v; want 1", n, err)
+	}
 }

@@ -249,20 +249,13 @@ func crashAfter(phase string, logger *slog.Logger) func(string) {
 // test-mode key, and prints both to out. It runs once per store: the next
 // start finds a merchant and prints nothing.
 func bootstrap(ctx context.Context, auth payloom.AuthService, out io.Writer, url string, logger *slog.Logger) error {
-	n, err := auth.CountMerchants(ctx)
-	if err != nil {
-		return fmt.Errorf("count merchants: %w", err)
-	}
-	if n > 0 {
-		return nil
-	}
 	mr := &payloom.Merchant{Name: "Default merchant"}
-	if err := auth.CreateMerchant(ctx, mr); err != nil {
-		return fmt.Errorf("create default merchant: %w", err)
-	}
-	key, secret, err := auth.CreateAPIKey(ctx, mr.ID, false)
+	key, secret, created, err := auth.Bootstrap(ctx, mr)
 	if err != nil {
-		return fmt.Errorf("create default key (run `payloom keys create --merchant %s --mode test`): %w", mr.ID, err)
+		return fmt.Errorf("create default merchant and key: %w", err)
+	}
+	if !created {
+		return nil
 	}
 	logger.Info("created default merchant and test-mode key", "merchant_id", mr.ID, "key_id", key.ID)
 	printBox(out, []string{
