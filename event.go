@@ -23,6 +23,7 @@ const (
 var EventTypes = []EventType{
 	EventPaymentCreated, EventPaymentAuthorized, EventPaymentCaptured, EventPaymentFailed,
 	EventPaymentCanceled, EventRefundCreated, EventRefundSucceeded, EventRefundFailed,
+	EventWebhookEndpointDisabled,
 }
 
 // Event records one change, with a snapshot of the object at that moment.

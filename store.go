@@ -94,6 +94,50 @@ type Tx interface {
 	DeleteIdempotencyKey(ctx context.Context, k *IdempotencyKey) error
 	DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time) (int64, error)
 
+	// Webhook endpoints. UpdateWebhookEndpoint checks and increments
+	// Version like payments. DeleteWebhookEndpoint returns CodeNotFound for
+	// an unknown endpoint; the endpoint's deliveries and attempts stay.
+	// ListEnabledWebhookEndpoints returns every enabled endpoint of the
+	// scope, oldest first (fan-out reads it).
+	CreateWebhookEndpoint(ctx context.Context, e *WebhookEndpoint) error
+	GetWebhookEndpoint(ctx context.Context, scope Scope, id string) (*WebhookEndpoint, error)
+	UpdateWebhookEndpoint(ctx context.Context, e *WebhookEndpoint) error
+	DeleteWebhookEndpoint(ctx context.Context, scope Scope, id string) error
+	ListWebhookEndpoints(ctx context.Context, scope Scope, p ListParams) ([]*WebhookEndpoint, bool, error)
+	ListEnabledWebhookEndpoints(ctx context.Context, scope Scope) ([]*WebhookEndpoint, error)
+
+	// Webhook fan-out. Events are fanned out exactly once: inside one
+	// Update, ListUndispatchedEvents returns events (any scope) not yet
+	// marked, oldest first, at most limit; the caller creates their
+	// deliveries and MarkEventDispatched each one. Inside an Update the
+	// returned events are locked until commit and events another
+	// transaction holds are skipped (SKIP LOCKED on PostgreSQL; SQLite
+	// write transactions are exclusive), so nodes fanning out at once never
+	// take the same event. A flag, not an ID cursor: IDs from several nodes
+	// commit out of order, and a cursor would skip a late commit.
+	// MarkEventDispatched returns CodeNotFound for an unknown event.
+	ListUndispatchedEvents(ctx context.Context, limit int) ([]*Event, error)
+	MarkEventDispatched(ctx context.Context, id string, at time.Time) error
+
+	// Webhook deliveries. UpdateWebhookDelivery checks and increments
+	// Version (CodeConflict when stale, CodeNotFound when missing).
+	// ClaimWebhookDeliveries atomically leases up to limit deliveries
+	// (any scope) that are pending, due (NextAttemptAt <= now) and not
+	// leased (LeaseUntil <= now): it sets LeaseOwner = owner and LeaseUntil
+	// = leaseUntil, increments Version and returns them, earliest due
+	// first. Concurrent claims never return the same delivery while its
+	// lease runs. ListWebhookDeliveries lists an event's deliveries, oldest
+	// first.
+	CreateWebhookDelivery(ctx context.Context, d *WebhookDelivery) error
+	GetWebhookDelivery(ctx context.Context, scope Scope, id string) (*WebhookDelivery, error)
+	UpdateWebhookDelivery(ctx context.Context, d *WebhookDelivery) error
+	ClaimWebhookDeliveries(ctx context.Context, now time.Time, owner string, leaseUntil time.Time, limit int) ([]*WebhookDelivery, error)
+	ListWebhookDeliveries(ctx context.Context, scope Scope, eventID string) ([]*WebhookDelivery, error)
+	// Webhook attempts are append-only. ListWebhookAttempts lists an
+	// event's attempts in the scope, oldest first.
+	CreateWebhookAttempt(ctx context.Context, a *WebhookAttempt) error
+	ListWebhookAttempts(ctx context.Context, scope Scope, eventID string) ([]*WebhookAttempt, error)
+
 	// The sandbox processor's ledger. CreateSandboxOperation returns
 	// CodeAlreadyExists for a known Key and the transaction stays usable.
 	CreateSandboxOperation(ctx context.Context, op *SandboxOperation) error

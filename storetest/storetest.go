@@ -6,7 +6,8 @@
 // (times by instant, in UTC, with microsecond precision; nil maps and
 // slices read back empty), scope isolation, the error codes, version
 // checks, list paging, the stale-work queries, rollback and serialization
-// of concurrent Updates. It never reaches into an implementation's schema.
+// of concurrent Updates, and the webhook queue: fan-out of every event
+// exactly once and exclusive, expiring delivery leases. It never reaches into an implementation's schema.
 //
 // It creates merchants before the rows that belong to them and payments
 // before their attempts and refunds, so stores may enforce foreign keys.
@@ -59,6 +60,16 @@ func Run(t *testing.T, open func(t *testing.T) payloom.Store) {
 		{"CountSandboxOperations", testCountSandboxOperations},
 		{"ConcurrentUpdatePayment", testConcurrentUpdatePayment},
 		{"ConcurrentCreateIdempotencyKey", testConcurrentCreateIdempotencyKey},
+		{"WebhookEndpoint", testWebhookEndpoint},
+		{"UpdateWebhookEndpoint", testUpdateWebhookEndpoint},
+		{"DeleteWebhookEndpoint", testDeleteWebhookEndpoint},
+		{"ListWebhookEndpoints", testListWebhookEndpoints},
+		{"UndispatchedEvents", testUndispatchedEvents},
+		{"ConcurrentFanOut", testConcurrentFanOut},
+		{"WebhookDelivery", testWebhookDelivery},
+		{"ClaimWebhookDeliveries", testClaimWebhookDeliveries},
+		{"ConcurrentClaimWebhookDeliveries", testConcurrentClaim},
+		{"WebhookAttempts", testWebhookAttempts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
