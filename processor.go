@@ -32,11 +32,38 @@ type AuthorizeRequest struct {
 	Livemode            bool
 }
 
+// DeclineClass says what a decline means for routing.
+type DeclineClass string
+
+const (
+	// DeclineHard: the issuer refused for a reason another processor
+	// cannot change (stolen card, insufficient funds, closed account ...).
+	// Routing stops.
+	DeclineHard DeclineClass = "hard"
+	// DeclineSoft: another processor (another acquirer) may approve the
+	// same card (generic decline by the acquirer, issuer unavailable,
+	// "do not honour" at one acquirer ...). Routing may try the next.
+	DeclineSoft DeclineClass = "soft"
+)
+
 // AuthorizeResult is a processor's answer. For declines and failures,
 // FailureCode and DeclineCode hold Payloom's canonical codes and RawCode the
 // processor's own.
+//
+// How the three kinds of "no" differ, which is what routing decides on:
+//   - Status AuthorizationDeclined with DeclineClass hard or soft: the
+//     processor processed the request and declined it;
+//   - Status AuthorizationFailed: the processor definitely did not
+//     process the request (the connection was refused, a documented
+//     "not processed" 5xx, a validation error before any authorization):
+//     safe to send to another processor;
+//   - a Go error from Authorize: the request may have been processed and
+//     the answer was lost (timeout after sending, connection dropped): the
+//     outcome is unknown, and only Lookup on the same processor may settle
+//     it. Routing never tries another processor after it.
 type AuthorizeResult struct {
 	Status               AuthorizationStatus
+	DeclineClass         DeclineClass
 	TransactionID        string
 	AuthorizationCode    string
 	AVSResult            string
@@ -81,19 +108,88 @@ type OperationResult struct {
 	Message       string
 }
 
+// LookupRequest asks a processor what became of an authorization sent with
+// IdempotencyKey (our attempt ID) and Reference (our payment ID).
+type LookupRequest struct {
+	IdempotencyKey string
+	Reference      string
+	// TransactionID, if known, is the processor's ID for it.
+	TransactionID string
+}
+
+// LookupResult is what the processor knows of an earlier authorization.
+// Found false means the processor has no record of it: it was never
+// processed. Otherwise Result is the authorization's answer as Authorize
+// would have returned it, and Captured, Voided and AmountCaptured describe
+// what happened to it since.
+type LookupResult struct {
+	Found          bool
+	Result         *AuthorizeResult
+	Captured       bool
+	Voided         bool
+	AmountCaptured int64
+}
+
+// Capabilities is what a connector supports. Currencies nil means every
+// currency; Countries nil means every card country.
+type Capabilities struct {
+	PaymentMethods []PaymentMethodType
+	Currencies     []Currency
+	Countries      []string
+	ManualCapture  bool
+	PartialCapture bool
+	PartialRefund  bool
+	ThreeDS        bool
+	// Lookup says whether Lookup can find an authorization by our
+	// reference (without it, unknown outcomes cannot be reconciled).
+	Lookup bool
+}
+
+// CodeNotSupported is the code of the *Error a connector returns for an
+// operation it lacks; see UnsupportedProcessor.
+const CodeNotSupported = "not_supported"
+
 // Processor is a connector to one payment processor. Every method is
 // idempotent by its request's IdempotencyKey.
 //
 // A returned error means the outcome is unknown or the request never got an
 // answer: the caller must not assume it failed. A processor's definite "no"
-// is a result, not an error.
+// is a result, not an error. An operation the connector does not have
+// answers an *Error with CodeNotSupported (embed UnsupportedProcessor).
 type Processor interface {
 	// Name is the connector's name as shown in payments ("sandbox").
 	Name() string
+	Capabilities() Capabilities
 	Authorize(ctx context.Context, req *AuthorizeRequest) (*AuthorizeResult, error)
 	Capture(ctx context.Context, req *CaptureRequest) (*OperationResult, error)
 	Void(ctx context.Context, req *VoidRequest) (*OperationResult, error)
 	Refund(ctx context.Context, req *RefundRequest) (*OperationResult, error)
+	Lookup(ctx context.Context, req *LookupRequest) (*LookupResult, error)
+}
+
+// UnsupportedProcessor answers CodeNotSupported for every operation.
+// Connectors embed it and override what they support.
+type UnsupportedProcessor struct{}
+
+func unsupported(op string) error {
+	return &Error{Code: CodeNotSupported, Message: "the processor does not support " + op}
+}
+
+func (UnsupportedProcessor) Capabilities() Capabilities { return Capabilities{} }
+func (UnsupportedProcessor) Authorize(context.Context, *AuthorizeRequest) (*AuthorizeResult, error) {
+	return nil, unsupported("authorize")
+}
+func (UnsupportedProcessor) Capture(context.Context, *CaptureRequest) (*OperationResult, error) {
+	return nil, unsupported("capture")
+}
+func (UnsupportedProcessor) Void(context.Context, *VoidRequest) (*OperationResult, error) {
+	return nil, unsupported("void")
+}
+func (UnsupportedProcessor) Refund(context.Context, *RefundRequest) (*OperationResult, error) {
+	return nil, unsupported("refund")
+}
+func (UnsupportedProcessor) Lookup(context.Context, *LookupRequest) (*LookupResult, error) {
+	return nil, unsupported("lookup")
 }
 
 // SandboxOperation is one operation recorded by the built-in sandbox

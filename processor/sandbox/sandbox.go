@@ -124,6 +124,57 @@ func New(store payloom.Store, opts Options) *Processor {
 // Name returns "sandbox".
 func (p *Processor) Name() string { return Name }
 
+// Capabilities implements payloom.Processor.
+func (p *Processor) Capabilities() payloom.Capabilities {
+	return payloom.Capabilities{
+		PaymentMethods: []payloom.PaymentMethodType{payloom.PaymentMethodTypeCard},
+		ManualCapture:  true, PartialCapture: true, PartialRefund: true, ThreeDS: true, Lookup: true,
+	}
+}
+
+// Lookup implements payloom.Processor: it reads the ledger row of the
+// authorization sent with req.IdempotencyKey, and what settled it since.
+func (p *Processor) Lookup(ctx context.Context, req *payloom.LookupRequest) (*payloom.LookupResult, error) {
+	if req.IdempotencyKey == "" {
+		return nil, payloom.Errorf(payloom.CodeValidation, "sandbox: an idempotency key is required")
+	}
+	var out *payloom.LookupResult
+	err := p.store.View(ctx, func(tx payloom.Tx) error {
+		op, err := tx.GetSandboxOperation(ctx, req.IdempotencyKey)
+		if payloom.IsCode(err, payloom.CodeNotFound) {
+			out = &payloom.LookupResult{}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if op.Kind != KindAuthorize {
+			return payloom.Errorf(payloom.CodeValidation, "sandbox: %q is not the key of an authorization", req.IdempotencyKey)
+		}
+		var r authRecord
+		if err := decode(op, &r); err != nil {
+			return err
+		}
+		res := &payloom.LookupResult{Found: true, Result: r.result()}
+		if r.Captured {
+			res.Captured, res.AmountCaptured = true, op.Amount
+		}
+		s, err := getSettlement(ctx, tx, r.TransactionID)
+		if err != nil {
+			return err
+		}
+		if s != nil {
+			res.Voided = s.Voided
+			if s.Captured > 0 {
+				res.Captured, res.AmountCaptured = true, s.Captured
+			}
+		}
+		out = res
+		return nil
+	})
+	return out, err
+}
+
 // Charges returns the number of approved authorizations in the ledger (with
 // or without capture), whichever process made them.
 func (p *Processor) Charges(ctx context.Context) (int, error) {
@@ -147,6 +198,7 @@ type authRecord struct {
 	NetworkTransactionID string                      `json:"network_transaction_id,omitempty"`
 	FailureCode          string                      `json:"failure_code,omitempty"`
 	DeclineCode          string                      `json:"decline_code,omitempty"`
+	DeclineClass         payloom.DeclineClass        `json:"decline_class,omitempty"`
 	RawCode              string                      `json:"raw_code"`
 	Message              string                      `json:"message"`
 	RedirectURL          string                      `json:"redirect_url,omitempty"`
@@ -164,6 +216,7 @@ func (r *authRecord) result() *payloom.AuthorizeResult {
 		NetworkTransactionID: r.NetworkTransactionID,
 		FailureCode:          r.FailureCode,
 		DeclineCode:          r.DeclineCode,
+		DeclineClass:         r.DeclineClass,
 		RawCode:              r.RawCode,
 		Message:              r.Message,
 		RedirectURL:          r.RedirectURL,
@@ -268,6 +321,12 @@ func (p *Processor) decide(req *payloom.AuthorizeRequest) *authRecord {
 		rec.Status = payloom.AuthorizationDeclined
 		rec.FailureCode, rec.DeclineCode = code, decline
 		rec.RawCode, rec.Message = raw, msg
+		// Only a generic decline may turn out otherwise at another
+		// acquirer; the card's own problems follow it everywhere.
+		rec.DeclineClass = payloom.DeclineHard
+		if decline == payloom.DeclineGeneric && raw == rawDeclined {
+			rec.DeclineClass = payloom.DeclineSoft
+		}
 		return rec
 	}
 	switch {
