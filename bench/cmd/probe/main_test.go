@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// lines parses "name value" output.
+func lines(t *testing.T, out string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, ok := strings.Cut(l, " ")
+		if !ok {
+			t.Fatalf("malformed output line %q", l)
+		}
+		m[k] = v
+	}
+	return m
+}
+
+func TestProbeSQLite(t *testing.T) {
+	tests := []struct {
+		mode string
+		want string
+	}{
+		{"WAL", "wal"},
+		{"DELETE", "delete"},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "p.db")
+		db, err := sql.Open("sqlite3", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"PRAGMA journal_mode=" + tt.mode, "CREATE TABLE payments (id TEXT)",
+			"INSERT INTO payments VALUES ('a'), ('b')"} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		db.Close()
+		var out bytes.Buffer
+		if err := probeSQLite(&out, path); err != nil {
+			t.Fatalf("probeSQLite(%q): %v", path, err)
+		}
+		got := lines(t, out.String())
+		if got["journal_mode"] != tt.want || got["payments"] != "2" {
+			t.Errorf("probeSQLite(%s file) = %v; want journal_mode %s and 2 payments", tt.mode, got, tt.want)
+		}
+	}
+	if err := probeSQLite(&bytes.Buffer{}, filepath.Join(t.TempDir(), "missing.db")); err == nil {
+		t.Errorf("probeSQLite(missing file) = nil; want an error (and no file created)")
+	}
+}
+
+func TestProbeFsync(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := probeFsync(&out, dir, 5); err != nil {
+		t.Fatalf("probeFsync: %v", err)
+	}
+	got := lines(t, out.String())
+	if got["fsync_samples"] != "5" {
+		t.Errorf("fsync_samples = %q; want 5", got["fsync_samples"])
+	}
+	p50, err1 := strconv.Atoi(got["fsync_p50_us"])
+	max, err2 := strconv.Atoi(got["fsync_max_us"])
+	if err1 != nil || err2 != nil || p50 > max {
+		t.Errorf("p50 %q, max %q; want integers with p50 <= max", got["fsync_p50_us"], got["fsync_max_us"])
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("probeFsync left %d files in %s; want none", len(entries), dir)
+	}
+}
