@@ -145,4 +145,22 @@ type Tx interface {
 	// CountSandboxOperations counts operations of a kind whose
 	// TransactionID is given ("" counts every one of that kind).
 	CountSandboxOperations(ctx context.Context, kind, transactionID string) (int, error)
+
+	// Leases let background jobs run on every node yet do each job once:
+	// a node works on the job named name only while it holds the job's
+	// lease, and a dead node's lease expires.
+	//
+	// AcquireLease gives the lease to owner until `until` if it is free,
+	// expired (its until <= now) or already owner's (a renewal, which moves
+	// its end to until), and reports whether owner holds it now. Losing to
+	// another owner is not an error, and the transaction stays usable.
+	// Inside an Update the lease stays locked until commit whether owner
+	// got it or not (the row lock on PostgreSQL; SQLite write transactions
+	// are exclusive), so transactions that begin by acquiring the same
+	// lease run one after the other: Bootstrap relies on that.
+	// ReleaseLease ends owner's lease at once, so that another node may
+	// take it without waiting for it to expire; it does nothing when owner
+	// does not hold the lease (it expired and was taken over).
+	AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
 }

@@ -155,7 +155,8 @@ func (e *Engine) newMerchant(m *payloom.Merchant) (*payloom.Merchant, error) {
 
 // Bootstrap implements payloom.AuthService: on a store without merchants it
 // creates m and a test-mode key for it in one transaction, so a crash can
-// never leave the first merchant without its key.
+// never leave the first merchant without its key, and only one of several
+// nodes starting at once on an empty store creates them.
 func (e *Engine) Bootstrap(ctx context.Context, m *payloom.Merchant) (*payloom.APIKey, payloom.Secret, bool, error) {
 	nm, err := e.newMerchant(m)
 	if err != nil {
@@ -166,6 +167,15 @@ func (e *Engine) Bootstrap(ctx context.Context, m *payloom.Merchant) (*payloom.A
 	created := false
 	err = e.update(ctx, "bootstrap", func(tx payloom.Tx) error {
 		created = false
+		// Nodes starting at once on an empty PostgreSQL database would
+		// all count zero merchants under READ COMMITTED. The lease row
+		// is locked until commit whether this node gets the lease or
+		// not, so the transactions run one after the other and each
+		// counts what the previous one committed.
+		now := e.now()
+		if _, err := tx.AcquireLease(ctx, LeaseBootstrap, e.node, now, now.Add(bootstrapLease)); err != nil {
+			return err
+		}
 		n, err := tx.CountMerchants(ctx)
 		if err != nil || n > 0 {
 			return err

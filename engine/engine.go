@@ -1,7 +1,9 @@
 // Package engine is Payloom's payment engine: the payment state machine
 // (create, authorize, capture, cancel, refund), the idempotency records that
 // make every write safe to retry, API keys and merchants, and the background
-// loop that finishes work a crashed request left behind.
+// loop that finishes work a crashed request left behind and purges old
+// idempotency records: it runs on every node, and store leases make one node
+// at a time do each job.
 //
 // Every write runs as a sequence of atomic phases, each one Store.Update, with
 // the processor call between them. The processor call always carries a key
@@ -22,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/payloom/payloom"
@@ -78,9 +81,13 @@ type Config struct {
 	// Only tests and the crash harness set it.
 	FaultHook func(phase string)
 	// RecoveryInterval (default 10s) and PurgeInterval (default 1m) pace
-	// RunBackground.
+	// RunBackground. Each job's lease lasts three of its intervals.
 	RecoveryInterval time.Duration
 	PurgeInterval    time.Duration
+	// NodeID names this engine as the owner of the background jobs'
+	// leases. It must differ between processes sharing a store; the
+	// default, hostname-pid-random, does.
+	NodeID string
 }
 
 // Engine implements the payment, idempotency and auth services.
@@ -96,6 +103,12 @@ type Engine struct {
 	faultHook        func(string)
 	recoveryInterval time.Duration
 	purgeInterval    time.Duration
+	node             string
+
+	// leasesMu guards held: which job leases this engine believes it
+	// holds, to log changes and release them on shutdown.
+	leasesMu sync.Mutex
+	held     map[string]bool
 }
 
 var (
@@ -122,6 +135,8 @@ func New(cfg Config) *Engine {
 		faultHook:        cfg.FaultHook,
 		recoveryInterval: cfg.RecoveryInterval,
 		purgeInterval:    cfg.PurgeInterval,
+		node:             cfg.NodeID,
+		held:             map[string]bool{},
 	}
 	if e.processor == nil {
 		e.processor = func(s payloom.Scope) (payloom.Processor, error) {
@@ -151,6 +166,9 @@ func New(cfg Config) *Engine {
 	}
 	if e.purgeInterval <= 0 {
 		e.purgeInterval = DefaultPurgeInterval
+	}
+	if e.node == "" {
+		e.node = defaultNodeID()
 	}
 	return e
 }

@@ -19,7 +19,16 @@ const recoveryBatch = 100
 // were finished (recorded); work whose processor still gives no answer stays
 // pending for the next pass. Errors of single objects are joined and do not
 // stop the pass.
+//
+// RecoverStale runs whether or not this node holds the recovery lease (for
+// tests and tools); RunBackground runs its passes only under the lease.
 func (e *Engine) RecoverStale(ctx context.Context) (int, error) {
+	return e.recoverStale(ctx, nil)
+}
+
+// recoverStale is RecoverStale; keep, when set, is asked before each object
+// whether the pass may go on (whether the node still holds the lease).
+func (e *Engine) recoverStale(ctx context.Context, keep func() bool) (int, error) {
 	cutoff := e.now().Add(-e.lockTimeout)
 	var payments []*payloom.Payment
 	var refunds []*payloom.Refund
@@ -36,8 +45,9 @@ func (e *Engine) RecoverStale(ctx context.Context) (int, error) {
 	}
 	var errs []error
 	done := 0
+	stop := func() bool { return ctx.Err() != nil || (keep != nil && !keep()) }
 	for _, p := range payments {
-		if ctx.Err() != nil {
+		if stop() {
 			break
 		}
 		finished, err := e.recoverPayment(ctx, p)
@@ -50,7 +60,7 @@ func (e *Engine) RecoverStale(ctx context.Context) (int, error) {
 		}
 	}
 	for _, r := range refunds {
-		if ctx.Err() != nil {
+		if stop() {
 			break
 		}
 		out, err := e.resumeRefund(ctx, r)
@@ -95,7 +105,15 @@ func (e *Engine) recoverPayment(ctx context.Context, p *payloom.Payment) (bool, 
 // RunBackground runs recovery every RecoveryInterval and purges idempotency
 // records older than IdempotencyTTL every PurgeInterval, starting with one
 // of each at once. It returns when ctx is done.
+//
+// Every node runs RunBackground, and each job is done by one of them: a
+// pass runs only while this node holds the job's lease (LeaseRecovery,
+// LeasePurge), which it takes when the lease is free or expired and renews
+// every pass. A node that dies stops renewing and another takes the job
+// over when the lease expires (three intervals); a node that shuts down
+// releases its leases on the way out.
 func (e *Engine) RunBackground(ctx context.Context) {
+	defer e.releaseLeases(ctx)
 	recovery := time.NewTicker(e.recoveryInterval)
 	defer recovery.Stop()
 	purge := time.NewTicker(e.purgeInterval)
@@ -115,13 +133,13 @@ func (e *Engine) RunBackground(ctx context.Context) {
 }
 
 func (e *Engine) runRecovery(ctx context.Context) {
-	if _, err := e.RecoverStale(ctx); err != nil && ctx.Err() == nil {
+	if _, _, err := e.recoveryPass(ctx); err != nil && ctx.Err() == nil {
 		e.log.ErrorContext(ctx, "recovery pass failed", "err", err)
 	}
 }
 
 func (e *Engine) runPurge(ctx context.Context) {
-	if _, err := e.Purge(ctx, e.now().Add(-e.ttl)); err != nil && ctx.Err() == nil {
+	if _, _, err := e.purgePass(ctx); err != nil && ctx.Err() == nil {
 		e.log.ErrorContext(ctx, "idempotency purge failed", "err", err)
 	}
 }

@@ -7,7 +7,10 @@
 // slices read back empty), scope isolation, the error codes, version
 // checks, list paging, the stale-work queries, rollback and serialization
 // of concurrent Updates, and the webhook queue: fan-out of every event
-// exactly once and exclusive, expiring delivery leases. It never reaches into an implementation's schema.
+// exactly once and exclusive, expiring delivery leases, and the job leases
+// of background work (exclusive under concurrent acquirers, renewed,
+// expiring, released, and serializing the transactions that take them). It
+// never reaches into an implementation's schema.
 //
 // It creates merchants before the rows that belong to them and payments
 // before their attempts and refunds, so stores may enforce foreign keys.
@@ -70,6 +73,10 @@ func Run(t *testing.T, open func(t *testing.T) payloom.Store) {
 		{"ClaimWebhookDeliveries", testClaimWebhookDeliveries},
 		{"ConcurrentClaimWebhookDeliveries", testConcurrentClaim},
 		{"WebhookAttempts", testWebhookAttempts},
+		{"Lease", testLease},
+		{"LeaseTransactions", testLeaseTransactions},
+		{"ConcurrentAcquireLease", testConcurrentAcquireLease},
+		{"LeaseSerializes", testLeaseSerializes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
