@@ -1,10 +1,15 @@
 // Package api is Payloom's native JSON HTTP API (/v1): it authenticates
 // requests by API key, resolves the tenant scope (merchant and mode),
-// decodes and validates request bodies strictly, makes every POST safe to
-// retry with an Idempotency-Key, calls the engine through the root package's
-// service interfaces, and renders objects and errors as JSON. The API is
+// decodes and validates request bodies strictly, makes every write (POST,
+// PATCH, DELETE) safe to retry with an Idempotency-Key, calls the engine and
+// the webhook service through the root package's service interfaces, and
+// renders objects and errors as JSON. The API is
 // described by api/openapi.json (OpenAPI 3.1), which OpenAPI returns and
 // GET /v1/openapi.json serves; tests check real responses against it.
+//
+// A webhook endpoint's signing secret appears in exactly two responses, the
+// endpoint's creation and its secret rotation; every other rendering of an
+// endpoint (retrieve, list, update, events) leaves it out.
 //
 // The API must never show or log a card number or CVC (request bodies are
 // never logged, and no error message quotes a value), never show the text of
@@ -35,12 +40,18 @@ var openapiJSON []byte
 func OpenAPI() []byte { return openapiJSON }
 
 // Config wires the API to the services it calls. Payments, Idempotency,
-// Auth and Vault are required.
+// Auth, Vault and Webhooks are required.
 type Config struct {
 	Payments    payloom.PaymentService
 	Idempotency payloom.IdempotencyService
 	Auth        payloom.AuthService
 	Vault       payloom.Vault
+	Webhooks    payloom.WebhookService
+	// Notify, if set, is called after a write that made webhook deliveries
+	// due at once (POST /v1/events/{id}/resend), so that the node's
+	// dispatcher sends them now rather than at its next poll. It must not
+	// block.
+	Notify func()
 	// Logger receives one access line per request and the details of
 	// internal errors and panics. Nil discards.
 	Logger *slog.Logger
@@ -61,8 +72,8 @@ type Route struct {
 	OperationID string
 	// Auth says the route needs an API key; tenant-scoped routes all do.
 	Auth bool
-	// Write says the route changes state: it takes a JSON body and an
-	// optional Idempotency-Key.
+	// Write says the route changes state (POST, PATCH, DELETE): it takes a
+	// JSON body (which may be empty) and an optional Idempotency-Key.
 	Write bool
 }
 
@@ -97,6 +108,8 @@ type server struct {
 	idem     payloom.IdempotencyService
 	auth     payloom.AuthService
 	vault    payloom.Vault
+	webhooks payloom.WebhookService
+	notify   func()
 	log      *slog.Logger
 	clock    payloom.Clock
 	ready    func(ctx context.Context) error
@@ -104,12 +117,12 @@ type server struct {
 
 // New returns the API's HTTP handler.
 func New(cfg Config) http.Handler {
-	if cfg.Payments == nil || cfg.Idempotency == nil || cfg.Auth == nil || cfg.Vault == nil {
-		panic("api: Config needs Payments, Idempotency, Auth and Vault")
+	if cfg.Payments == nil || cfg.Idempotency == nil || cfg.Auth == nil || cfg.Vault == nil || cfg.Webhooks == nil {
+		panic("api: Config needs Payments, Idempotency, Auth, Vault and Webhooks")
 	}
 	s := &server{
 		payments: cfg.Payments, idem: cfg.Idempotency, auth: cfg.Auth, vault: cfg.Vault,
-		log: cfg.Logger, clock: cfg.Clock, ready: cfg.Ready,
+		webhooks: cfg.Webhooks, notify: cfg.Notify, log: cfg.Logger, clock: cfg.Clock, ready: cfg.Ready,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -175,6 +188,22 @@ func (s *server) routes() []route {
 			read: s.listEvents, query: []string{"limit", "starting_after", "ending_before", "created[gte]", "created[lte]", "type", "object_id"}},
 		{Route: Route{Method: "GET", Pattern: "/v1/events/{id}", OperationID: "retrieveEvent", Auth: true},
 			read: s.retrieveEvent},
+		{Route: Route{Method: "GET", Pattern: "/v1/events/{id}/deliveries", OperationID: "listEventDeliveries", Auth: true},
+			read: s.listEventDeliveries},
+		{Route: Route{Method: "POST", Pattern: "/v1/events/{id}/resend", OperationID: "resendEvent", Auth: true, Write: true},
+			write: s.resendEvent},
+		{Route: Route{Method: "POST", Pattern: "/v1/webhook_endpoints", OperationID: "createWebhookEndpoint", Auth: true, Write: true},
+			write: s.createWebhookEndpoint},
+		{Route: Route{Method: "GET", Pattern: "/v1/webhook_endpoints", OperationID: "listWebhookEndpoints", Auth: true},
+			read: s.listWebhookEndpoints, query: []string{"limit", "starting_after", "ending_before"}},
+		{Route: Route{Method: "GET", Pattern: "/v1/webhook_endpoints/{id}", OperationID: "retrieveWebhookEndpoint", Auth: true},
+			read: s.retrieveWebhookEndpoint},
+		{Route: Route{Method: "PATCH", Pattern: "/v1/webhook_endpoints/{id}", OperationID: "updateWebhookEndpoint", Auth: true, Write: true},
+			write: s.updateWebhookEndpoint},
+		{Route: Route{Method: "DELETE", Pattern: "/v1/webhook_endpoints/{id}", OperationID: "deleteWebhookEndpoint", Auth: true, Write: true},
+			write: s.deleteWebhookEndpoint},
+		{Route: Route{Method: "POST", Pattern: "/v1/webhook_endpoints/{id}/rotate_secret", OperationID: "rotateWebhookEndpointSecret", Auth: true, Write: true},
+			write: s.rotateWebhookSecret},
 		{Route: Route{Method: "GET", Pattern: "/v1/openapi.json", OperationID: "getOpenAPI"},
 			public: s.serveOpenAPI},
 		{Route: Route{Method: "GET", Pattern: "/healthz", OperationID: "getHealth"},

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/payloom/payloom/processor/sandbox"
 	"github.com/payloom/payloom/sqlite"
 	"github.com/payloom/payloom/vault"
+	"github.com/payloom/payloom/webhook"
 )
 
 // Test cards of the sandbox processor.
@@ -45,7 +47,11 @@ type harness struct {
 	logs   *lockedBuffer
 	gate   *gatedProcessor
 	spec   *specValidator
-	routes *http.ServeMux // finds the route pattern of a request
+	// webhooks is the real webhook service on the same store; notified
+	// counts Config.Notify calls.
+	webhooks *webhook.Service
+	notified atomic.Int64
+	routes   *http.ServeMux // finds the route pattern of a request
 }
 
 type harnessOptions struct {
@@ -89,8 +95,10 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	if opts.payments != nil {
 		payments = opts.payments(h.eng)
 	}
+	h.webhooks = webhook.NewService(st, webhook.Options{Logger: logger})
 	srv := httptest.NewServer(New(Config{
-		Payments: payments, Idempotency: h.eng, Auth: h.eng, Vault: v, Logger: logger, Ready: opts.ready,
+		Payments: payments, Idempotency: h.eng, Auth: h.eng, Vault: v, Webhooks: h.webhooks,
+		Notify: func() { h.notified.Add(1) }, Logger: logger, Ready: opts.ready,
 	}))
 	t.Cleanup(srv.Close)
 	h.url, h.client = srv.URL, srv.Client()

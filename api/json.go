@@ -195,7 +195,8 @@ func displayKey(key string) string {
 //
 // Supported field types: string kinds (including payloom.Secret), int and
 // int64 kinds (JSON integers only: 10.0 and 1e3 are refused), bool,
-// pointers to those and to structs, structs, and map[string]string.
+// pointers to those and to structs, structs, map[string]string and slices
+// of strings (an element's param is "path[i]").
 func decodeInto(tree any, dst any) error {
 	rv := reflect.ValueOf(dst)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
@@ -254,6 +255,22 @@ func decodeValue(node any, path string, v reflect.Value) error {
 		}
 		v.Set(m)
 		return nil
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			panic("api: unsupported slice type " + v.Type().String())
+		}
+		arr, ok := node.([]any)
+		if !ok {
+			return typeError(path, v.Type())
+		}
+		sl := reflect.MakeSlice(v.Type(), len(arr), len(arr))
+		for i, e := range arr {
+			if err := decodeValue(e, path+"["+strconv.Itoa(i)+"]", sl.Index(i)); err != nil {
+				return err
+			}
+		}
+		v.Set(sl)
+		return nil
 	case reflect.String:
 		s, ok := node.(string)
 		if !ok {
@@ -296,6 +313,8 @@ func typeError(path string, t reflect.Type) error {
 		what = "an integer"
 	case reflect.Bool:
 		what = "a boolean"
+	case reflect.Slice:
+		what = "an array"
 	}
 	name := path
 	if name == "" {

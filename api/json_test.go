@@ -94,6 +94,7 @@ type decodeTarget struct {
 	M    map[string]string `json:"m"`
 	Sub  *decodeSub        `json:"sub"`
 	Word payloom.Secret    `json:"word"`
+	L    *[]string         `json:"l"`
 }
 
 type decodeSub struct {
@@ -123,6 +124,13 @@ func TestDecodeInto(t *testing.T) {
 		{`{"m": {"k": 1}}`, "m[k]", payloom.CodeValidation},
 		{`{"m": []}`, "m", payloom.CodeValidation},
 		{`{"sub": {"inner": {"x": 2147483648000000000000}}}`, "sub[inner][x]", payloom.CodeValidation},
+		{`{"l": ["a", "b"]}`, "", ""},
+		{`{"l": []}`, "", ""},
+		{`{"l": "a"}`, "l", payloom.CodeValidation},
+		{`{"l": ["a", 1]}`, "l[1]", payloom.CodeValidation},
+		{`{"l": ["a", null]}`, "l[1]", payloom.CodeValidation},
+		{`{"l": [["a"]]}`, "l[0]", payloom.CodeValidation},
+		{`{"l": null}`, "l", payloom.CodeValidation},
 		{`[]`, "", payloom.CodeInvalidJSON},
 		{`"s"`, "", payloom.CodeInvalidJSON},
 	}
@@ -137,13 +145,13 @@ func TestDecodeInto(t *testing.T) {
 			t.Errorf("decodeInto(%q) = %v; want code %q param %q", tt.body, err, tt.code, tt.param)
 		}
 	}
-	tree, _ := parseJSON([]byte(`{"s": "x", "n": -5, "m": {"k": "v"}, "sub": {"inner": {"x": 1}}, "word": "w"}`))
+	tree, _ := parseJSON([]byte(`{"s": "x", "n": -5, "m": {"k": "v"}, "sub": {"inner": {"x": 1}}, "word": "w", "l": ["b", "a"]}`))
 	var dst decodeTarget
 	if err := decodeInto(tree, &dst); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := json.Marshal(map[string]any{"s": *dst.S, "n": *dst.N, "m": dst.M, "x": *dst.Sub.Inner.X, "word": dst.Word.Reveal()})
-	if want := `{"m":{"k":"v"},"n":-5,"s":"x","word":"w","x":1}`; string(got) != want {
+	got, _ := json.Marshal(map[string]any{"s": *dst.S, "n": *dst.N, "m": dst.M, "x": *dst.Sub.Inner.X, "word": dst.Word.Reveal(), "l": *dst.L})
+	if want := `{"l":["b","a"],"m":{"k":"v"},"n":-5,"s":"x","word":"w","x":1}`; string(got) != want {
 		t.Errorf("decodeInto = %s; want %s", got, want)
 	}
 }

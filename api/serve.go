@@ -310,7 +310,7 @@ func (s *server) serveWrite(w http.ResponseWriter, c *call, rt *route) {
 			}
 		}
 		s.writeError(w, r, payloom.FieldError(displayKey(param),
-			"POST requests take their parameters in the JSON body, not the query string"))
+			"%s requests take their parameters in the JSON body, not the query string", r.Method))
 		return
 	}
 	idemKey, hasKey, err := idempotencyKey(r)
@@ -537,6 +537,10 @@ func normalize(v any) any {
 		return normList(o, normRefund)
 	case *payloom.List[*payloom.Event]:
 		return normList(o, func(e *payloom.Event) *payloom.Event { return e })
+	case *payloom.WebhookEndpoint:
+		return normEndpoint(o)
+	case *payloom.List[*payloom.WebhookEndpoint]:
+		return normList(o, normEndpoint)
 	}
 	return v
 }

@@ -277,6 +277,10 @@ func TestSpecRequestBodiesMatchDecoders(t *testing.T) {
 		"CaptureRequest":       captureBody{},
 		"CancelRequest":        cancelBody{},
 		"RefundCreateRequest":  refundCreateBody{},
+
+		"WebhookEndpointCreateRequest": webhookEndpointCreateBody{},
+		"WebhookEndpointUpdateRequest": webhookEndpointUpdateBody{},
+		"MerchantOnlyRequest":          merchantOnlyBody{},
 	}
 	schemas := v.doc["components"].(map[string]any)["schemas"].(map[string]any)
 	for name, body := range bodies {

@@ -17,6 +17,7 @@ import (
 // Main is the payloom program with its I/O and environment as fields, so
 // that tests run it in-process exactly as the binary does.
 type Main struct {
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	// Getenv reads the environment (os.Getenv in the binary).
@@ -29,7 +30,7 @@ type Main struct {
 // NewMain returns a Main bound to the process's stdout, stderr and
 // environment.
 func NewMain() *Main {
-	return &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 }
 
 // Run runs the command named by args (without the program name). For serve
@@ -37,6 +38,9 @@ func NewMain() *Main {
 func (m *Main) Run(ctx context.Context, args []string) error {
 	cmd := m.rootCommand()
 	cmd.SetArgs(args)
+	if m.Stdin != nil {
+		cmd.SetIn(m.Stdin)
+	}
 	cmd.SetOut(m.Stdout)
 	cmd.SetErr(m.Stderr)
 	return cmd.ExecuteContext(ctx)
@@ -81,6 +85,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.merchantsCommand(&g),
 		m.keysCommand(&g),
 		m.migrateCommand(&g),
+		m.webhooksCommand(),
 		m.versionCommand(),
 	)
 	return root

@@ -1,15 +1,16 @@
 // Command payloom is Payloom's one binary: the payment server (payloom
-// serve) and the operator commands that share its store (merchants, keys,
-// migrate, version).
+// serve), the operator commands that share its store (merchants, keys,
+// migrate, version), and a tool for webhook receivers (webhooks verify).
 //
 // This is the only package that knows every other package: it reads the
 // configuration (flags, then PAYLOOM_* environment variables, then
 // defaults), opens the store, and wires the vault, the sandbox processor,
-// the engine and the HTTP API together. It holds no payment logic.
+// the engine, the webhook dispatcher and service, and the HTTP API
+// together. It holds no payment logic.
 //
-// It must never print or log a card number, a CVC or an API secret, except
-// that a newly created secret key is written once to stdout, where the
-// operator asked for it.
+// It must never print or log a card number, a CVC, an API secret or a
+// webhook signing secret, except that a newly created secret key is written
+// once to stdout, where the operator asked for it.
 package main
 
 import (

@@ -22,6 +22,7 @@ import (
 	"github.com/payloom/payloom/engine"
 	"github.com/payloom/payloom/processor/sandbox"
 	"github.com/payloom/payloom/vault"
+	"github.com/payloom/payloom/webhook"
 )
 
 // serveConfig is the server's configuration after flags and environment.
@@ -38,6 +39,13 @@ type serveConfig struct {
 	// ShutdownTimeout bounds how long in-flight requests may run after a
 	// shutdown signal.
 	ShutdownTimeout time.Duration
+
+	// Webhook delivery tuning (tests shorten them): the retry schedule
+	// (nil: webhook.DefaultSchedule), the delivery lease (0: the package
+	// default) and the dispatcher's poll interval.
+	WebhookSchedule     scheduleFlag
+	WebhookLease        time.Duration
+	WebhookPollInterval time.Duration
 }
 
 // faultPhases are the phases the engine reports to its FaultHook, in the
@@ -71,11 +79,22 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 		"how long idempotency keys and their responses are kept (env PAYLOOM_IDEMPOTENCY_TTL)")
 	f.DurationVar(&cfg.SandboxLatency, "sandbox-latency", 0,
 		"delay the sandbox processor adds to every call (env PAYLOOM_SANDBOX_LATENCY)")
+	f.Var(&cfg.WebhookSchedule, "webhook-retry-schedule",
+		"webhook retry schedule: comma-separated Go durations, the first being the delay before the first try "+
+			"(default "+formatSchedule(webhook.DefaultSchedule)+"; env PAYLOOM_WEBHOOK_RETRY_SCHEDULE)")
+	f.DurationVar(&cfg.WebhookLease, "webhook-lease", 0,
+		"how long a node reserves a webhook delivery it is sending; a dead node's deliveries resume after it "+
+			"(default 2x the 15s request timeout + 30s; env PAYLOOM_WEBHOOK_LEASE)")
+	f.DurationVar(&cfg.WebhookPollInterval, "webhook-poll-interval", webhook.DefaultPollInterval,
+		"how often the webhook dispatcher looks for new events and due retries (env PAYLOOM_WEBHOOK_POLL_INTERVAL)")
 	setEnvBindings(cmd,
 		envBinding{"addr", "PAYLOOM_ADDR"},
 		envBinding{"idempotency-lock-timeout", "PAYLOOM_IDEMPOTENCY_LOCK_TIMEOUT"},
 		envBinding{"idempotency-ttl", "PAYLOOM_IDEMPOTENCY_TTL"},
 		envBinding{"sandbox-latency", "PAYLOOM_SANDBOX_LATENCY"},
+		envBinding{"webhook-retry-schedule", "PAYLOOM_WEBHOOK_RETRY_SCHEDULE"},
+		envBinding{"webhook-lease", "PAYLOOM_WEBHOOK_LEASE"},
+		envBinding{"webhook-poll-interval", "PAYLOOM_WEBHOOK_POLL_INTERVAL"},
 	)
 	return cmd
 }
@@ -90,6 +109,12 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	}
 	if cfg.SandboxLatency < 0 {
 		return errors.New("--sandbox-latency must not be negative")
+	}
+	if cfg.WebhookLease < 0 {
+		return errors.New("--webhook-lease (PAYLOOM_WEBHOOK_LEASE) must not be negative")
+	}
+	if cfg.WebhookPollInterval <= 0 {
+		return errors.New("--webhook-poll-interval (PAYLOOM_WEBHOOK_POLL_INTERVAL) must be positive")
 	}
 	if cfg.CrashAfter != "" && !slices.Contains(faultPhases, cfg.CrashAfter) {
 		return fmt.Errorf("PAYLOOM_FAULT_CRASH_AFTER=%q is not a phase (want one of %s)",
@@ -139,13 +164,44 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		IdempotencyTTL: cfg.IdempotencyTTL,
 		FaultHook:      faultHook,
 	})
+	// The dispatcher and the service share one configuration: the
+	// service checks URLs with the same policy the dispatcher's dialer
+	// enforces. The live-mode address guard is never relaxed here.
+	whOpts := webhook.Options{
+		Schedule:     cfg.WebhookSchedule.schedule,
+		Lease:        cfg.WebhookLease,
+		PollInterval: cfg.WebhookPollInterval,
+		Logger:       logger,
+	}
+	if cfg.WebhookLease > 0 && cfg.WebhookLease < webhook.DefaultTimeout {
+		logger.Warn("the webhook lease is shorter than the webhook request timeout: a slow receiver may get "+
+			"a delivery twice (receivers deduplicate on webhook-id)",
+			"lease", cfg.WebhookLease.String(), "timeout", webhook.DefaultTimeout.String())
+	}
+	dispatcher := webhook.NewDispatcher(st, whOpts)
 	handler := api.New(api.Config{
 		Payments:    eng,
 		Idempotency: eng,
 		Auth:        eng,
 		Vault:       v,
+		Webhooks:    webhook.NewService(st, whOpts),
+		Notify:      dispatcher.Notify,
 		Logger:      logger,
-		Ready:       st.Ping,
+		// Ready: the store answers and has every migration this binary
+		// needs.
+		Ready: func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return err
+			}
+			current, err := st.MigrationsCurrent(ctx)
+			if err != nil {
+				return err
+			}
+			if !current {
+				return errors.New("the store lacks migrations this binary needs")
+			}
+			return nil
+		},
 	})
 
 	// Listen before the first-start banner so that it shows the real
@@ -175,12 +231,21 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		// lets in-flight requests finish instead of cancelling them.
 	}
 
+	// Background work runs on every node: the engine's loops, and the
+	// webhook dispatcher (fan-out takes each event once and deliveries are
+	// leased one by one, so any number of nodes may share a store).
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		eng.RunBackground(bgCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		// On shutdown, requests in flight are abandoned and their
+		// deliveries released for the next start (or another node).
+		dispatcher.Run(bgCtx)
 	}()
 	defer func() {
 		stopBackground()
