@@ -1,0 +1,421 @@
+// Package adyen is Payloom's connector to Adyen's Checkout API (v71), with
+// its own net/http client: POST /payments with raw card fields (which
+// Adyen accepts from fully PCI-compliant merchants), then
+// /payments/{pspReference}/captures, /cancels and /refunds. Every request
+// carries X-API-Key and an Idempotency-Key (Adyen keeps keys at least 7
+// days and answers a repeated key with the first answer).
+//
+// Adyen's modifications are asynchronous: a capture, cancel or refund is
+// answered 201 with status "received", and its real outcome arrives later
+// in a CAPTURE / CANCELLATION / REFUND webhook. This connector counts
+// "received" as succeeded; a later failure must come from that webhook.
+// Likewise an automatic capture (captureDelayHours 0) is confirmed only by
+// webhook.
+//
+// Checkout has no lookup of a payment by the merchant's reference, so the
+// connector declares Lookup false and answers it CodeNotSupported: an
+// unknown outcome at Adyen cannot be settled by polling; the reconciler
+// must wait for Adyen's AUTHORISATION webhook (or an operator).
+//
+// Classes of failure: resultCode Refused/Cancelled is a decline, hard or
+// soft by refusalReasonCode; resultCode Error, HTTP 400/401/403/404/422/429
+// and a connection never made are failures (not processed, safe
+// elsewhere); HTTP 5xx, a timeout, a dropped connection, an unreadable
+// answer and resultCode Received/Pending are unknown outcomes (Go errors).
+//
+// A card number or CVC goes only into the /payments request body: never
+// into a log line, a result or an error (text Adyen sends back is redacted
+// of anything that looks like a card number).
+package adyen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/processor"
+)
+
+// Name is the connector's default name.
+const Name = "adyen"
+
+// TestURL is Adyen's Checkout test endpoint. Live endpoints carry a
+// company prefix: https://{prefix}-checkout-live.adyenpayments.com/checkout/v71.
+const TestURL = "https://checkout-test.adyen.com/v71"
+
+// MetadataAttempt is the metadata key holding Payloom's attempt ID.
+const MetadataAttempt = "payloom_attempt"
+
+// Options configure the connector.
+type Options struct {
+	APIKey          string
+	MerchantAccount string
+	// BaseURL is the Checkout endpoint including the version (TestURL by
+	// default).
+	BaseURL string
+	// ReturnURL is required by Adyen on /payments (where a shopper comes
+	// back after a redirect).
+	ReturnURL string
+	// HTTPClient, if set, replaces the connector's own client.
+	HTTPClient *http.Client
+	// Timeout bounds every call when the caller's context has no earlier
+	// deadline; default 30s.
+	Timeout time.Duration
+	// Name replaces "adyen" as the connector's name.
+	Name string
+}
+
+// Connector is the payloom.Processor for Adyen Checkout.
+type Connector struct {
+	// Lookup answers CodeNotSupported.
+	payloom.UnsupportedProcessor
+	opts   Options
+	client *http.Client
+}
+
+var _ payloom.Processor = (*Connector)(nil)
+
+// New returns an Adyen connector.
+func New(opts Options) *Connector {
+	if opts.BaseURL == "" {
+		opts.BaseURL = TestURL
+	}
+	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
+	if opts.Name == "" {
+		opts.Name = Name
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	return &Connector{opts: opts, client: client}
+}
+
+// Name implements payloom.Processor.
+func (c *Connector) Name() string { return c.opts.Name }
+
+// currencies are those whose minor unit at Adyen is ISO 4217's (Adyen
+// differs for a few, e.g. IDR, CVE), so that Payloom's minor units can be
+// sent as they are.
+var currencies = []payloom.Currency{"AUD", "BRL", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP", "HKD", "JPY",
+	"MXN", "NOK", "NZD", "PLN", "SEK", "SGD", "USD", "ZAR"}
+
+// Capabilities implements payloom.Processor: no Lookup (see the package
+// comment) and no 3-D Secure (a RedirectShopper answer is passed on as
+// requires_action, but /payments/details is not implemented).
+func (c *Connector) Capabilities() payloom.Capabilities {
+	return payloom.Capabilities{
+		PaymentMethods: []payloom.PaymentMethodType{payloom.PaymentMethodTypeCard},
+		Currencies:     currencies,
+		ManualCapture:  true, PartialCapture: true, PartialRefund: true,
+	}
+}
+
+// Wire types. paymentRequest holds a full card number: it is encoded and
+// sent, never printed.
+type amount struct {
+	Currency string `json:"currency"`
+	Value    int64  `json:"value"`
+}
+
+type paymentMethod struct {
+	Type        string `json:"type"`
+	Number      string `json:"number"`
+	ExpiryMonth string `json:"expiryMonth"`
+	ExpiryYear  string `json:"expiryYear"`
+	CVC         string `json:"cvc,omitempty"`
+	HolderName  string `json:"holderName,omitempty"`
+}
+
+type paymentRequest struct {
+	Amount             amount            `json:"amount"`
+	Reference          string            `json:"reference"`
+	MerchantAccount    string            `json:"merchantAccount"`
+	PaymentMethod      paymentMethod     `json:"paymentMethod"`
+	ReturnURL          string            `json:"returnUrl"`
+	ShopperInteraction string            `json:"shopperInteraction"`
+	CaptureDelayHours  *int              `json:"captureDelayHours,omitempty"`
+	AdditionalData     map[string]string `json:"additionalData,omitempty"`
+	ShopperStatement   string            `json:"shopperStatement,omitempty"`
+	Metadata           map[string]string `json:"metadata"`
+}
+
+type paymentResponse struct {
+	PspReference      string            `json:"pspReference"`
+	ResultCode        string            `json:"resultCode"`
+	RefusalReason     string            `json:"refusalReason"`
+	RefusalReasonCode string            `json:"refusalReasonCode"`
+	MerchantReference string            `json:"merchantReference"`
+	AdditionalData    map[string]string `json:"additionalData"`
+	Action            *struct {
+		Type   string `json:"type"`
+		URL    string `json:"url"`
+		Method string `json:"method"`
+	} `json:"action"`
+}
+
+type modificationRequest struct {
+	MerchantAccount string  `json:"merchantAccount"`
+	Reference       string  `json:"reference"`
+	Amount          *amount `json:"amount,omitempty"`
+}
+
+type modificationResponse struct {
+	PspReference        string `json:"pspReference"`
+	PaymentPspReference string `json:"paymentPspReference"`
+	Status              string `json:"status"`
+}
+
+// apiError is Adyen's error body (serviceError).
+type apiError struct {
+	Status       int    `json:"status"`
+	ErrorCode    string `json:"errorCode"`
+	Message      string `json:"message"`
+	ErrorType    string `json:"errorType"`
+	PspReference string `json:"pspReference"`
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+var errNotSent = errors.New("adyen: not sent")
+
+// call POSTs a JSON body. It returns errNotSent (wrapped) when no
+// connection was made; any other error means the request may have
+// arrived. The body never appears in an error.
+func (c *Connector) call(ctx context.Context, path, key string, body any) (*response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	ctx, trace := processor.TraceSend(ctx)
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("adyen: encoding %s: %w", path, errNotSent)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.opts.BaseURL+path, bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("adyen: %s: %w: %w", path, errNotSent, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-API-Key", c.opts.APIKey)
+	req.Header.Set("Idempotency-Key", key)
+	res, err := c.client.Do(req)
+	if err != nil {
+		if !trace.MaybeSent() {
+			return nil, fmt.Errorf("adyen: POST %s: %w: %w", path, errNotSent, err)
+		}
+		return nil, fmt.Errorf("adyen: POST %s: no answer, outcome unknown: %w", path, err)
+	}
+	defer res.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("adyen: POST %s: answer cut short, outcome unknown: %w", path, err)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: rb}, nil
+}
+
+// failure reads a non-2xx answer: whether Adyen promises it did not
+// process the request, its error code, and a description that is safe to
+// show (no request data; Adyen's text redacted).
+func (r *response) failure() (notProcessed bool, raw, detail string) {
+	var e apiError
+	json.Unmarshal(r.body, &e)
+	raw = e.ErrorCode
+	if raw == "" {
+		raw = "http_" + strconv.Itoa(r.status)
+	}
+	detail = strings.Join(strings.Fields(fmt.Sprintf("HTTP %d %s %s", r.status, e.ErrorType, raw)), " ")
+	if e.Message != "" {
+		detail += ": " + processor.Redact(e.Message)
+	}
+	if t := r.header.Get("Transient-Error"); t != "" {
+		detail += " (Transient-Error: " + t + ")"
+	}
+	switch r.status {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+		http.StatusUnprocessableEntity, http.StatusTooManyRequests:
+		// Validation, security and rate-limit errors are refused before
+		// any processing, except 704: another request with this key is
+		// in progress, and it may authorize.
+		return raw != "704", raw, detail
+	}
+	return false, raw, detail
+}
+
+// Authorize implements payloom.Processor with POST /payments.
+func (c *Connector) Authorize(ctx context.Context, req *payloom.AuthorizeRequest) (*payloom.AuthorizeResult, error) {
+	if err := checkKey(req.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	if req.Card == nil {
+		return processor.Failed(processor.RawNotSent, "No card was given."), nil
+	}
+	if !supported(req.Currency) {
+		return processor.Failed("currency_not_supported", "The adyen connector does not take "+string(req.Currency)+"."), nil
+	}
+	body := paymentRequest{
+		Amount:          amount{Currency: string(req.Currency), Value: req.Amount},
+		Reference:       req.Reference,
+		MerchantAccount: c.opts.MerchantAccount,
+		PaymentMethod: paymentMethod{Type: "scheme", Number: req.Card.Number.Reveal(),
+			ExpiryMonth: fmt.Sprintf("%02d", req.Card.ExpMonth), ExpiryYear: strconv.Itoa(req.Card.ExpYear),
+			CVC: req.Card.CVC.Reveal(), HolderName: req.Card.HolderName},
+		ReturnURL:          c.opts.ReturnURL,
+		ShopperInteraction: "Ecommerce",
+		ShopperStatement:   req.StatementDescriptor,
+		Metadata:           map[string]string{MetadataAttempt: req.IdempotencyKey},
+	}
+	if req.Capture {
+		zero := 0
+		body.CaptureDelayHours = &zero
+	} else {
+		body.AdditionalData = map[string]string{"manualCapture": "true"}
+	}
+	res, err := c.call(ctx, "/payments", req.IdempotencyKey, &body)
+	if errors.Is(err, errNotSent) {
+		return processor.Failed(processor.RawNotSent, "Adyen could not be reached."), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.status != http.StatusOK {
+		notProcessed, raw, detail := res.failure()
+		if notProcessed {
+			return processor.Failed(raw, "Adyen did not process the payment: "+detail), nil
+		}
+		return nil, fmt.Errorf("adyen: authorize %s: %s; outcome unknown", req.IdempotencyKey, detail)
+	}
+	var p paymentResponse
+	if err := json.Unmarshal(res.body, &p); err != nil {
+		return nil, fmt.Errorf("adyen: authorize %s: unreadable answer, outcome unknown: %w", req.IdempotencyKey, err)
+	}
+	return paymentResult(&p)
+}
+
+func paymentResult(p *paymentResponse) (*payloom.AuthorizeResult, error) {
+	switch p.ResultCode {
+	case "Authorised":
+		return &payloom.AuthorizeResult{
+			Status: payloom.AuthorizationApproved, TransactionID: p.PspReference,
+			AuthorizationCode:    p.AdditionalData["authCode"],
+			AVSResult:            p.AdditionalData["avsResultRaw"],
+			CVVResult:            p.AdditionalData["cvcResultRaw"],
+			NetworkTransactionID: p.AdditionalData["networkTxReference"],
+			RawCode:              p.ResultCode, Message: "Approved",
+		}, nil
+	case "Refused", "Cancelled":
+		r := processor.Declined(DeclineFor(p.RefusalReasonCode), p.ResultCode+"/"+p.RefusalReasonCode)
+		r.TransactionID = p.PspReference
+		return r, nil
+	case "Error":
+		r := processor.Failed(p.ResultCode+"/"+p.RefusalReasonCode, p.RefusalReason)
+		r.TransactionID = p.PspReference
+		return r, nil
+	case "RedirectShopper", "IdentifyShopper", "ChallengeShopper":
+		r := &payloom.AuthorizeResult{Status: payloom.AuthorizationRequiresAction, TransactionID: p.PspReference,
+			FailureCode: payloom.FailureAuthentication, RawCode: p.ResultCode,
+			Message: "The card requires 3-D Secure authentication."}
+		if p.Action != nil && p.Action.URL != "" {
+			r.RedirectURL = p.Action.URL
+			return r, nil
+		}
+		// A native 3-D Secure 2 action has no URL to send the shopper to.
+		d := processor.Declined(processor.DeclineAuthenticationRequired, p.ResultCode)
+		d.TransactionID = p.PspReference
+		return d, nil
+	}
+	// Received, Pending, PresentToShopper ...: not final.
+	return nil, fmt.Errorf("adyen: payment %s answered %q; outcome unknown until Adyen's webhook", p.PspReference, p.ResultCode)
+}
+
+// Capture implements payloom.Processor with /payments/{psp}/captures.
+func (c *Connector) Capture(ctx context.Context, req *payloom.CaptureRequest) (*payloom.OperationResult, error) {
+	if err := checkKey(req.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	return c.modify(ctx, "capture", "captures", req.IdempotencyKey, req.TransactionID,
+		&amount{Currency: string(req.Currency), Value: req.Amount})
+}
+
+// Void implements payloom.Processor with /payments/{psp}/cancels.
+func (c *Connector) Void(ctx context.Context, req *payloom.VoidRequest) (*payloom.OperationResult, error) {
+	if err := checkKey(req.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	return c.modify(ctx, "void", "cancels", req.IdempotencyKey, req.TransactionID, nil)
+}
+
+// Refund implements payloom.Processor with /payments/{psp}/refunds.
+func (c *Connector) Refund(ctx context.Context, req *payloom.RefundRequest) (*payloom.OperationResult, error) {
+	if err := checkKey(req.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	return c.modify(ctx, "refund", "refunds", req.IdempotencyKey, req.TransactionID,
+		&amount{Currency: string(req.Currency), Value: req.Amount})
+}
+
+// modify sends a modification. "received" is success (the outcome comes by
+// webhook); a 422 and the like are refusals; "not sent" and 429/401/403
+// are retryable CodeUnavailable errors; 5xx and lost answers are unknown.
+func (c *Connector) modify(ctx context.Context, op, endpoint, key, psp string, amt *amount) (*payloom.OperationResult, error) {
+	if psp == "" || strings.ContainsAny(psp, "/?#") {
+		return nil, payloom.Errorf(payloom.CodeValidation, "adyen: %q is not a pspReference", psp)
+	}
+	body := modificationRequest{MerchantAccount: c.opts.MerchantAccount, Reference: key, Amount: amt}
+	res, err := c.call(ctx, "/payments/"+url.PathEscape(psp)+"/"+endpoint, key, &body)
+	if errors.Is(err, errNotSent) {
+		return nil, processor.ErrUnavailable(c.opts.Name, op, "Adyen could not be reached")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.status/100 == 2 {
+		var m modificationResponse
+		if err := json.Unmarshal(res.body, &m); err != nil || m.Status != "received" {
+			return nil, fmt.Errorf("adyen: %s %s: unexpected answer (status %q), outcome unknown", op, key, m.Status)
+		}
+		return &payloom.OperationResult{Succeeded: true, TransactionID: m.PspReference, RawCode: m.Status,
+			Message: "Received by Adyen; the outcome arrives by webhook."}, nil
+	}
+	notProcessed, raw, detail := res.failure()
+	switch {
+	case !notProcessed:
+		return nil, fmt.Errorf("adyen: %s %s: %s; outcome unknown", op, key, detail)
+	case res.status == http.StatusTooManyRequests || res.status == http.StatusUnauthorized || res.status == http.StatusForbidden:
+		return nil, processor.ErrUnavailable(c.opts.Name, op, detail)
+	}
+	return &payloom.OperationResult{FailureCode: payloom.FailureProcessingError, RawCode: raw,
+		Message: "Adyen refused the " + op + ": " + detail}, nil
+}
+
+// checkKey: Adyen takes idempotency keys of at most 64 characters.
+func checkKey(key string) error {
+	if key == "" || len(key) > 64 {
+		return payloom.Errorf(payloom.CodeValidation, "adyen: an idempotency key of 1 to 64 characters is required")
+	}
+	return nil
+}
+
+func supported(c payloom.Currency) bool {
+	for _, s := range currencies {
+		if s == c {
+			return true
+		}
+	}
+	return false
+}
