@@ -33,9 +33,12 @@ type APIKey struct {
 	Lookup string `json:"-"`
 	Hash   []byte `json:"-"`
 	// Last4 is the key's last four characters, for display.
-	Last4     string     `json:"last4"`
-	CreatedAt time.Time  `json:"created_at"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Last4 string `json:"last4"`
+	// Permissions is what the key may do (see Permission), in the order
+	// of Permissions.
+	Permissions []Permission `json:"permissions"`
+	CreatedAt   time.Time    `json:"created_at"`
+	RevokedAt   *time.Time   `json:"revoked_at,omitempty"`
 }
 
 // AuthService manages merchants and API keys and authenticates requests.
@@ -56,9 +59,13 @@ type AuthService interface {
 	CountMerchants(ctx context.Context) (int, error)
 	// CreateAPIKey makes a key for a merchant (merchantID != "") or a
 	// platform key (merchantID == ""), returning the stored form and the
-	// secret, which is never available again. CodeNotFound for an unknown
-	// merchant.
-	CreateAPIKey(ctx context.Context, merchantID string, livemode bool) (*APIKey, Secret, error)
-	// RevokeAPIKey revokes a key by ID. CodeNotFound.
+	// secret, which is never available again. The key gets permissions,
+	// or DefaultPermissions when none are given. An api_key.created audit
+	// event by the actor in ctx is written in the same transaction.
+	// CodeNotFound for an unknown merchant, CodeValidation (param
+	// "permissions") for an unknown permission.
+	CreateAPIKey(ctx context.Context, merchantID string, livemode bool, permissions ...Permission) (*APIKey, Secret, error)
+	// RevokeAPIKey revokes a key by ID, with an api_key.revoked audit
+	// event in the same transaction. CodeNotFound.
 	RevokeAPIKey(ctx context.Context, id string) error
 }

@@ -1,6 +1,7 @@
 // Package payloom holds Payloom's domain: the types a payment server talks
-// about (merchants, keys, cards, payments, attempts, refunds, events,
-// idempotency records) and the interfaces that the technology packages
+// about (merchants, keys and their permissions, cards, customers and their
+// saved payment methods, payments, attempts, refunds, events, idempotency
+// records, audit events) and the interfaces that the technology packages
 // implement (Store, Processor, Vault) or that the engine provides to the API
 // (the *Service interfaces).
 //

@@ -73,7 +73,10 @@ const (
 )
 
 // PaymentMethod is the payment method of a payment as the API shows it.
+// ID is the customer's saved payment method (pm_...) the payment used or
+// saved, if any.
 type PaymentMethod struct {
+	ID   string            `json:"id,omitempty"`
 	Type PaymentMethodType `json:"type"`
 	Card *CardSummary      `json:"card,omitempty"`
 }
@@ -160,6 +163,10 @@ type Payment struct {
 	PendingActionKey string    `json:"-"`
 	PendingAmount    int64     `json:"-"`
 	PendingSince     time.Time `json:"-"`
+	// SavePaymentMethod asks that the card be saved for CustomerID once
+	// authorized: the phase that records a successful authorization saves
+	// it and sets PaymentMethod.ID.
+	SavePaymentMethod bool `json:"-"`
 	// Version is incremented by every UpdatePayment; an update with a stale
 	// Version fails with CodeConflict.
 	Version int64 `json:"-"`
@@ -206,12 +213,20 @@ type Attempt struct {
 	CompletedAt   *time.Time `json:"completed_at,omitempty"`
 }
 
-// PaymentCreate is a validated request to create a payment.
+// PaymentCreate is a validated request to create a payment. The card is
+// either CardToken (tok_...) or PaymentMethodID (a saved pm_..., which must
+// belong to CustomerID when that is set; the payment then takes the
+// method's customer). SavePaymentMethod saves the card for CustomerID
+// (which must then be an existing customer) after a successful
+// authorization. A CustomerID with the "cus_" prefix must name an existing
+// customer; any other value is kept as the merchant's own reference.
 type PaymentCreate struct {
 	Amount              int64
 	Currency            Currency
 	PaymentMethodType   PaymentMethodType
 	CardToken           string
+	PaymentMethodID     string
+	SavePaymentMethod   bool
 	CaptureMethod       CaptureMethod
 	CustomerID          string
 	Reference           string

@@ -163,4 +163,78 @@ type Tx interface {
 	// does not hold the lease (it expired and was taken over).
 	AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
 	ReleaseLease(ctx context.Context, name, owner string) error
+
+	// --- Customers, saved payment methods and the audit log (issue 4). ---
+
+	// Customers. UpdateCustomer writes every mutable field.
+	// DeleteCustomer deletes the customer and its saved payment methods;
+	// CodeNotFound if it does not exist in the scope. CreateCustomer
+	// returns CodeAlreadyExists for a CreationKey used in the scope, and
+	// the transaction stays usable.
+	CreateCustomer(ctx context.Context, c *Customer) error
+	GetCustomer(ctx context.Context, scope Scope, id string) (*Customer, error)
+	GetCustomerByCreationKey(ctx context.Context, scope Scope, key string) (*Customer, error)
+	UpdateCustomer(ctx context.Context, c *Customer) error
+	DeleteCustomer(ctx context.Context, scope Scope, id string) error
+	ListCustomers(ctx context.Context, scope Scope, f CustomerFilter) ([]*Customer, bool, error)
+
+	// Saved payment methods. CreatePaymentMethod returns CodeNotFound for
+	// a customer not in the scope, CodeAlreadyExists when the customer
+	// already has a method with the card's fingerprint (the transaction
+	// stays usable). GetPaymentMethodByFingerprint finds that one.
+	// UpdatePaymentMethod writes CardToken, Card and UpdatedAt.
+	CreatePaymentMethod(ctx context.Context, m *SavedPaymentMethod) error
+	GetPaymentMethod(ctx context.Context, scope Scope, id string) (*SavedPaymentMethod, error)
+	GetPaymentMethodByFingerprint(ctx context.Context, scope Scope, customerID, fingerprint string) (*SavedPaymentMethod, error)
+	UpdatePaymentMethod(ctx context.Context, m *SavedPaymentMethod) error
+	DeletePaymentMethod(ctx context.Context, scope Scope, id string) error
+	ListPaymentMethods(ctx context.Context, scope Scope, customerID string, p ListParams) ([]*SavedPaymentMethod, bool, error)
+
+	// The audit log is append-only. ListAuditEvents returns a page newest
+	// first and whether more exist in the cursor's direction.
+	CreateAuditEvent(ctx context.Context, e *AuditEvent) error
+	ListAuditEvents(ctx context.Context, f AuditFilter) ([]*AuditEvent, bool, error)
+
+	// --- The vault's key management (issue 4): envelope encryption. ---
+
+	// Key-encryption keys (KEKs), never their material. CreateVaultKEK
+	// returns CodeAlreadyExists for a known ID or a second primary, and the
+	// transaction stays usable. ListVaultKEKs lists every KEK, oldest
+	// first. PromoteVaultKEK makes the KEK the only primary: CodeNotFound
+	// for an unknown ID, CodeConflict for a retired one. RetireVaultKEK
+	// sets RetiredAt: CodeNotFound for an unknown ID, CodeConflict while
+	// the KEK is primary, wraps a data key or is the KeyID of a card; a
+	// retired KEK stays as it is.
+	CreateVaultKEK(ctx context.Context, k *VaultKEK) error
+	GetVaultKEK(ctx context.Context, id string) (*VaultKEK, error)
+	ListVaultKEKs(ctx context.Context) ([]*VaultKEK, error)
+	PromoteVaultKEK(ctx context.Context, id string) error
+	RetireVaultKEK(ctx context.Context, id string, at time.Time) error
+
+	// Data-encryption keys (DEKs), one per merchant, stored wrapped.
+	// CreateVaultDEK returns CodeAlreadyExists when the merchant has one
+	// (the transaction stays usable) and CodeNotFound for an unknown
+	// merchant. RewrapVaultDEK writes KEKID, Wrapped and UpdatedAt, checks
+	// and increments Version (CodeConflict when stale, CodeNotFound when
+	// missing). Both return CodeConflict unless KEKID is the primary KEK,
+	// and inside an Update they hold the primary's row until commit, so
+	// that a promotion waits for them: nothing is ever wrapped by a KEK
+	// after it stopped being primary. ListVaultDEKsNotWrappedBy returns up
+	// to limit DEKs (any merchant) wrapped by another KEK than kekID, by
+	// ID. CountVaultDEKs counts the DEKs each KEK wraps.
+	CreateVaultDEK(ctx context.Context, d *VaultDEK) error
+	GetVaultDEK(ctx context.Context, id string) (*VaultDEK, error)
+	GetVaultDEKByMerchant(ctx context.Context, merchantID string) (*VaultDEK, error)
+	RewrapVaultDEK(ctx context.Context, d *VaultDEK) error
+	ListVaultDEKsNotWrappedBy(ctx context.Context, kekID string, limit int) ([]*VaultDEK, error)
+	CountVaultDEKs(ctx context.Context) (map[string]int, error)
+
+	// Cards by the key that encrypted them, to re-encrypt them.
+	// ListCardsByKeyID returns up to limit cards (any scope) whose KeyID is
+	// keyID, by ID; CountCardsByKeyID counts them. ReencryptCard writes
+	// c.Ciphertext and c.KeyID if the row's KeyID is still oldKeyID:
+	// CodeConflict when it is not, CodeNotFound when the card is missing.
+	ListCardsByKeyID(ctx context.Context, keyID string, limit int) ([]*Card, error)
+	CountCardsByKeyID(ctx context.Context, keyID string) (int, error)
+	ReencryptCard(ctx context.Context, c *Card, oldKeyID string) error
 }

@@ -1,15 +1,22 @@
 // Package api is Payloom's native JSON HTTP API (/v1): it authenticates
-// requests by API key, resolves the tenant scope (merchant and mode),
-// decodes and validates request bodies strictly, makes every write (POST,
-// PATCH, DELETE) safe to retry with an Idempotency-Key, calls the engine and
-// the webhook service through the root package's service interfaces, and
-// renders objects and errors as JSON. The API is
+// requests by API key, checks the permission each route declares in the
+// route table (auditing refusals), resolves the tenant scope (merchant and
+// mode), decodes and validates request bodies strictly, makes every write
+// (POST, PATCH, DELETE) safe to retry with an Idempotency-Key, calls the
+// engine and the webhook service through the root package's service
+// interfaces, and renders objects and errors as JSON. The API is
 // described by api/openapi.json (OpenAPI 3.1), which OpenAPI returns and
 // GET /v1/openapi.json serves; tests check real responses against it.
 //
 // A webhook endpoint's signing secret appears in exactly two responses, the
 // endpoint's creation and its secret rotation; every other rendering of an
 // endpoint (retrieve, list, update, events) leaves it out.
+//
+// Card numbers arrive in two places only: POST /v1/tokens, and
+// POST /v1/payments from a key with the raw_card_data permission, where the
+// card is tokenized (and the use audited) before the Idempotency-Key is
+// claimed, so that the fingerprint, the stored record and the engine see
+// only the token.
 //
 // The API must never show or log a card number or CVC (request bodies are
 // never logged, and no error message quotes a value), never show the text of
@@ -40,13 +47,15 @@ var openapiJSON []byte
 func OpenAPI() []byte { return openapiJSON }
 
 // Config wires the API to the services it calls. Payments, Idempotency,
-// Auth, Vault and Webhooks are required.
+// Auth, Vault, Webhooks, Customers and Audit are required.
 type Config struct {
 	Payments    payloom.PaymentService
 	Idempotency payloom.IdempotencyService
 	Auth        payloom.AuthService
 	Vault       payloom.Vault
 	Webhooks    payloom.WebhookService
+	Customers   payloom.CustomerService
+	Audit       payloom.AuditService
 	// Notify, if set, is called after a write that made webhook deliveries
 	// due at once (POST /v1/events/{id}/resend), so that the node's
 	// dispatcher sends them now rather than at its next poll. It must not
@@ -75,6 +84,9 @@ type Route struct {
 	// Write says the route changes state (POST, PATCH, DELETE): it takes a
 	// JSON body (which may be empty) and an optional Idempotency-Key.
 	Write bool
+	// Permission is what the API key needs for the route (every route
+	// with Auth has one); a key without it gets 403 permission_denied.
+	Permission payloom.Permission
 }
 
 // route is a Route with its implementation. Exactly one of read, write and
@@ -109,6 +121,8 @@ type server struct {
 	auth     payloom.AuthService
 	vault    payloom.Vault
 	webhooks payloom.WebhookService
+	cust     payloom.CustomerService
+	audit    payloom.AuditService
 	notify   func()
 	log      *slog.Logger
 	clock    payloom.Clock
@@ -117,12 +131,14 @@ type server struct {
 
 // New returns the API's HTTP handler.
 func New(cfg Config) http.Handler {
-	if cfg.Payments == nil || cfg.Idempotency == nil || cfg.Auth == nil || cfg.Vault == nil || cfg.Webhooks == nil {
-		panic("api: Config needs Payments, Idempotency, Auth, Vault and Webhooks")
+	if cfg.Payments == nil || cfg.Idempotency == nil || cfg.Auth == nil || cfg.Vault == nil || cfg.Webhooks == nil ||
+		cfg.Customers == nil || cfg.Audit == nil {
+		panic("api: Config needs Payments, Idempotency, Auth, Vault, Webhooks, Customers and Audit")
 	}
 	s := &server{
 		payments: cfg.Payments, idem: cfg.Idempotency, auth: cfg.Auth, vault: cfg.Vault,
-		webhooks: cfg.Webhooks, notify: cfg.Notify, log: cfg.Logger, clock: cfg.Clock, ready: cfg.Ready,
+		webhooks: cfg.Webhooks, cust: cfg.Customers, audit: cfg.Audit,
+		notify: cfg.Notify, log: cfg.Logger, clock: cfg.Clock, ready: cfg.Ready,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -165,45 +181,74 @@ func New(cfg Config) http.Handler {
 }
 
 func (s *server) routes() []route {
+	const (
+		payRead   = payloom.PermissionPaymentsRead
+		payWrite  = payloom.PermissionPaymentsWrite
+		refWrite  = payloom.PermissionRefundsWrite
+		cusRead   = payloom.PermissionCustomersRead
+		cusWrite  = payloom.PermissionCustomersWrite
+		hookRead  = payloom.PermissionWebhooksRead
+		hookWrite = payloom.PermissionWebhooksWrite
+		audRead   = payloom.PermissionAuditRead
+	)
+	listQuery := []string{"limit", "starting_after", "ending_before", "created[gte]", "created[lte]"}
 	return []route{
-		{Route: Route{Method: "POST", Pattern: "/v1/tokens", OperationID: "createToken", Auth: true, Write: true},
+		{Route: Route{Method: "POST", Pattern: "/v1/tokens", OperationID: "createToken", Auth: true, Write: true, Permission: payWrite},
 			write: s.createToken},
-		{Route: Route{Method: "POST", Pattern: "/v1/payments", OperationID: "createPayment", Auth: true, Write: true},
+		{Route: Route{Method: "POST", Pattern: "/v1/payments", OperationID: "createPayment", Auth: true, Write: true, Permission: payWrite},
 			write: s.createPayment, keyRequiredLive: true},
-		{Route: Route{Method: "GET", Pattern: "/v1/payments", OperationID: "listPayments", Auth: true},
+		{Route: Route{Method: "GET", Pattern: "/v1/payments", OperationID: "listPayments", Auth: true, Permission: payRead},
 			read: s.listPayments, query: []string{"limit", "starting_after", "ending_before", "status", "created[gte]", "created[lte]"}},
-		{Route: Route{Method: "GET", Pattern: "/v1/payments/{id}", OperationID: "retrievePayment", Auth: true},
+		{Route: Route{Method: "GET", Pattern: "/v1/payments/{id}", OperationID: "retrievePayment", Auth: true, Permission: payRead},
 			read: s.retrievePayment},
-		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/capture", OperationID: "capturePayment", Auth: true, Write: true},
+		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/capture", OperationID: "capturePayment", Auth: true, Write: true, Permission: payWrite},
 			write: s.capturePayment},
-		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/cancel", OperationID: "cancelPayment", Auth: true, Write: true},
+		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/cancel", OperationID: "cancelPayment", Auth: true, Write: true, Permission: payWrite},
 			write: s.cancelPayment},
-		{Route: Route{Method: "POST", Pattern: "/v1/refunds", OperationID: "createRefund", Auth: true, Write: true},
+		{Route: Route{Method: "POST", Pattern: "/v1/refunds", OperationID: "createRefund", Auth: true, Write: true, Permission: refWrite},
 			write: s.createRefund},
-		{Route: Route{Method: "GET", Pattern: "/v1/refunds", OperationID: "listRefunds", Auth: true},
+		{Route: Route{Method: "GET", Pattern: "/v1/refunds", OperationID: "listRefunds", Auth: true, Permission: payRead},
 			read: s.listRefunds, query: []string{"limit", "starting_after", "ending_before", "created[gte]", "created[lte]", "payment_id"}},
-		{Route: Route{Method: "GET", Pattern: "/v1/refunds/{id}", OperationID: "retrieveRefund", Auth: true},
+		{Route: Route{Method: "GET", Pattern: "/v1/refunds/{id}", OperationID: "retrieveRefund", Auth: true, Permission: payRead},
 			read: s.retrieveRefund},
-		{Route: Route{Method: "GET", Pattern: "/v1/events", OperationID: "listEvents", Auth: true},
+		{Route: Route{Method: "POST", Pattern: "/v1/customers", OperationID: "createCustomer", Auth: true, Write: true, Permission: cusWrite},
+			write: s.createCustomer},
+		{Route: Route{Method: "GET", Pattern: "/v1/customers", OperationID: "listCustomers", Auth: true, Permission: cusRead},
+			read: s.listCustomers, query: append(slices.Clone(listQuery), "email", "reference")},
+		{Route: Route{Method: "GET", Pattern: "/v1/customers/{id}", OperationID: "retrieveCustomer", Auth: true, Permission: cusRead},
+			read: s.retrieveCustomer},
+		{Route: Route{Method: "PATCH", Pattern: "/v1/customers/{id}", OperationID: "updateCustomer", Auth: true, Write: true, Permission: cusWrite},
+			write: s.updateCustomer},
+		{Route: Route{Method: "DELETE", Pattern: "/v1/customers/{id}", OperationID: "deleteCustomer", Auth: true, Write: true, Permission: cusWrite},
+			write: s.deleteCustomer},
+		{Route: Route{Method: "GET", Pattern: "/v1/customers/{id}/payment_methods", OperationID: "listCustomerPaymentMethods", Auth: true, Permission: cusRead},
+			read: s.listCustomerPaymentMethods, query: []string{"limit", "starting_after", "ending_before"}},
+		{Route: Route{Method: "GET", Pattern: "/v1/payment_methods/{id}", OperationID: "retrievePaymentMethod", Auth: true, Permission: cusRead},
+			read: s.retrievePaymentMethod},
+		{Route: Route{Method: "DELETE", Pattern: "/v1/payment_methods/{id}", OperationID: "deletePaymentMethod", Auth: true, Write: true, Permission: cusWrite},
+			write: s.deletePaymentMethod},
+		{Route: Route{Method: "GET", Pattern: "/v1/events", OperationID: "listEvents", Auth: true, Permission: payRead},
 			read: s.listEvents, query: []string{"limit", "starting_after", "ending_before", "created[gte]", "created[lte]", "type", "object_id"}},
-		{Route: Route{Method: "GET", Pattern: "/v1/events/{id}", OperationID: "retrieveEvent", Auth: true},
+		{Route: Route{Method: "GET", Pattern: "/v1/events/{id}", OperationID: "retrieveEvent", Auth: true, Permission: payRead},
 			read: s.retrieveEvent},
-		{Route: Route{Method: "GET", Pattern: "/v1/events/{id}/deliveries", OperationID: "listEventDeliveries", Auth: true},
+		{Route: Route{Method: "GET", Pattern: "/v1/events/{id}/deliveries", OperationID: "listEventDeliveries", Auth: true, Permission: hookRead},
 			read: s.listEventDeliveries},
-		{Route: Route{Method: "POST", Pattern: "/v1/events/{id}/resend", OperationID: "resendEvent", Auth: true, Write: true},
+		{Route: Route{Method: "POST", Pattern: "/v1/events/{id}/resend", OperationID: "resendEvent", Auth: true, Write: true, Permission: hookWrite},
 			write: s.resendEvent},
-		{Route: Route{Method: "POST", Pattern: "/v1/webhook_endpoints", OperationID: "createWebhookEndpoint", Auth: true, Write: true},
+		{Route: Route{Method: "POST", Pattern: "/v1/webhook_endpoints", OperationID: "createWebhookEndpoint", Auth: true, Write: true, Permission: hookWrite},
 			write: s.createWebhookEndpoint},
-		{Route: Route{Method: "GET", Pattern: "/v1/webhook_endpoints", OperationID: "listWebhookEndpoints", Auth: true},
+		{Route: Route{Method: "GET", Pattern: "/v1/webhook_endpoints", OperationID: "listWebhookEndpoints", Auth: true, Permission: hookRead},
 			read: s.listWebhookEndpoints, query: []string{"limit", "starting_after", "ending_before"}},
-		{Route: Route{Method: "GET", Pattern: "/v1/webhook_endpoints/{id}", OperationID: "retrieveWebhookEndpoint", Auth: true},
+		{Route: Route{Method: "GET", Pattern: "/v1/webhook_endpoints/{id}", OperationID: "retrieveWebhookEndpoint", Auth: true, Permission: hookRead},
 			read: s.retrieveWebhookEndpoint},
-		{Route: Route{Method: "PATCH", Pattern: "/v1/webhook_endpoints/{id}", OperationID: "updateWebhookEndpoint", Auth: true, Write: true},
+		{Route: Route{Method: "PATCH", Pattern: "/v1/webhook_endpoints/{id}", OperationID: "updateWebhookEndpoint", Auth: true, Write: true, Permission: hookWrite},
 			write: s.updateWebhookEndpoint},
-		{Route: Route{Method: "DELETE", Pattern: "/v1/webhook_endpoints/{id}", OperationID: "deleteWebhookEndpoint", Auth: true, Write: true},
+		{Route: Route{Method: "DELETE", Pattern: "/v1/webhook_endpoints/{id}", OperationID: "deleteWebhookEndpoint", Auth: true, Write: true, Permission: hookWrite},
 			write: s.deleteWebhookEndpoint},
-		{Route: Route{Method: "POST", Pattern: "/v1/webhook_endpoints/{id}/rotate_secret", OperationID: "rotateWebhookEndpointSecret", Auth: true, Write: true},
+		{Route: Route{Method: "POST", Pattern: "/v1/webhook_endpoints/{id}/rotate_secret", OperationID: "rotateWebhookEndpointSecret", Auth: true, Write: true, Permission: hookWrite},
 			write: s.rotateWebhookSecret},
+		{Route: Route{Method: "GET", Pattern: "/v1/audit_events", OperationID: "listAuditEvents", Auth: true, Permission: audRead},
+			read: s.listAuditEvents, query: append(slices.Clone(listQuery), "action")},
 		{Route: Route{Method: "GET", Pattern: "/v1/openapi.json", OperationID: "getOpenAPI"},
 			public: s.serveOpenAPI},
 		{Route: Route{Method: "GET", Pattern: "/healthz", OperationID: "getHealth"},

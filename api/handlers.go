@@ -30,16 +30,31 @@ func (s *server) createToken(c *call, tree any) (*writeOp, error) {
 }
 
 func (s *server) createPayment(c *call, tree any) (*writeOp, error) {
-	merchantID, req, err := decodePaymentCreate(tree)
+	merchantID, req, raw, err := decodePaymentCreate(tree)
 	if err != nil {
 		return nil, err
 	}
-	return &writeOp{
+	op := &writeOp{
 		merchantID: merchantID,
 		exec: func(ctx context.Context, opKey string) (any, error) {
 			return s.payments.CreatePayment(ctx, c.scope, opKey, req)
 		},
-	}, nil
+	}
+	if raw != nil {
+		if !c.key.Can(payloom.PermissionRawCardData) {
+			return nil, c.denied(payloom.PermissionRawCardData)
+		}
+		op.prepare = func(ctx context.Context) error {
+			tok, err := c.rawCard(ctx, raw)
+			if err != nil {
+				return err
+			}
+			req.CardToken = tok.ID
+			op.fingerprintTree = tokenizedTree(tree, tok)
+			return nil
+		}
+	}
+	return op, nil
 }
 
 func (s *server) capturePayment(c *call, tree any) (*writeOp, error) {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/payloom/payloom"
 	"github.com/payloom/payloom/engine"
+	"github.com/payloom/payloom/internal/canary"
 	"github.com/payloom/payloom/processor/sandbox"
 	"github.com/payloom/payloom/sqlite"
 	"github.com/payloom/payloom/vault"
@@ -52,6 +54,10 @@ type harness struct {
 	webhooks *webhook.Service
 	notified atomic.Int64
 	routes   *http.ServeMux // finds the route pattern of a request
+	// canary records responses, logs and the database for the PAN scan
+	// (nil unless PAYLOOM_CANARY_DIR is set).
+	canary *canary.Recorder
+	db     *sql.DB // see rawDB
 }
 
 type harnessOptions struct {
@@ -67,7 +73,16 @@ type harnessOptions struct {
 func newHarness(t *testing.T, opts harnessOptions) *harness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "payloom.db"))
+	rec, err := canary.New("api-" + t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(t.TempDir(), "payloom.db")
+	logs := &lockedBuffer{}
+	// Registered first, so it runs last: after the server and the store
+	// are closed, every log line is written and the file is quiet.
+	t.Cleanup(func() { recordCanary(t, rec, logs, dbPath) })
+	st, err := sqlite.Open(dbPath)
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
@@ -81,7 +96,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	}
 	v := vault.New(st, keys, vault.Options{})
 	var proc payloom.Processor = sandbox.New(st, sandbox.Options{AllowLivemode: true})
-	h := &harness{t: t, store: st, logs: &lockedBuffer{}, spec: loadSpec(t)}
+	h := &harness{t: t, store: st, logs: logs, spec: loadSpec(t), canary: rec}
 	if opts.gate {
 		h.gate = &gatedProcessor{Processor: proc, entered: make(chan struct{}, 16), release: make(chan struct{})}
 		proc = h.gate
@@ -98,6 +113,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	h.webhooks = webhook.NewService(st, webhook.Options{Logger: logger})
 	srv := httptest.NewServer(New(Config{
 		Payments: payments, Idempotency: h.eng, Auth: h.eng, Vault: v, Webhooks: h.webhooks,
+		Customers: h.eng, Audit: h.eng,
 		Notify: func() { h.notified.Add(1) }, Logger: logger, Ready: opts.ready,
 	}))
 	t.Cleanup(srv.Close)
@@ -108,6 +124,44 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		h.routes.Handle(rt.Method+" "+rt.Pattern, http.NotFoundHandler())
 	}
 	return h
+}
+
+// rawDB returns a read-only handle on the harness's SQLite file, for tests
+// that look at stored rows directly.
+func (h *harness) rawDB() *sql.DB {
+	h.t.Helper()
+	if h.db == nil {
+		db, err := sql.Open("sqlite3", "file:"+h.store.Path()+"?mode=ro")
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.t.Cleanup(func() { db.Close() })
+		h.db = db
+	}
+	return h.db
+}
+
+// recordCanary writes the test's logs and a dump of its database into the
+// canary directory, for the PAN scan after the suite.
+func recordCanary(t *testing.T, rec *canary.Recorder, logs *lockedBuffer, dbPath string) {
+	if rec == nil {
+		return
+	}
+	if err := rec.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := rec.WriteFile(".log", []byte(logs.String())); err != nil {
+		t.Error(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer db.Close()
+	if err := rec.DumpDB(db, canary.SQLite); err != nil {
+		t.Errorf("canary dump of %s: %v", dbPath, err)
+	}
 }
 
 // merchant creates a merchant and returns its ID.
@@ -212,6 +266,9 @@ func (h *harness) do(r req) *response {
 	out := &response{status: resp.StatusCode, header: resp.Header}
 	if out.body, err = io.ReadAll(resp.Body); err != nil {
 		h.t.Fatal(err)
+	}
+	if err := h.canary.Response(r.method, r.path, out.status, out.body); err != nil {
+		h.t.Error(err)
 	}
 	h.check(hr, out)
 	return out

@@ -35,6 +35,7 @@ type paymentCreateBody struct {
 	Reference           *string            `json:"reference"`
 	Description         *string            `json:"description"`
 	StatementDescriptor *string            `json:"statement_descriptor"`
+	SavePaymentMethod   *bool              `json:"save_payment_method"`
 	Metadata            map[string]string  `json:"metadata"`
 }
 
@@ -43,8 +44,23 @@ type paymentMethodBody struct {
 	Card *paymentMethodCardRef `json:"card"`
 }
 
+// paymentMethodCardRef names the card of a payment in one of three ways:
+// a token, a saved payment method, or (with the raw_card_data permission
+// only) the card itself, which the API tokenizes before anything else sees
+// the request.
 type paymentMethodCardRef struct {
-	Token *string `json:"token"`
+	Token         *string         `json:"token"`
+	PaymentMethod *string         `json:"payment_method"`
+	Number        *payloom.Secret `json:"number"`
+	ExpMonth      *int            `json:"exp_month"`
+	ExpYear       *int            `json:"exp_year"`
+	CVC           *payloom.Secret `json:"cvc"`
+	HolderName    *string         `json:"holder_name"`
+}
+
+// raw reports whether the card is sent as raw card data.
+func (c *paymentMethodCardRef) raw() bool {
+	return c.Number != nil || c.ExpMonth != nil || c.ExpYear != nil || c.CVC != nil || c.HolderName != nil
 }
 
 type captureBody struct {
@@ -152,53 +168,96 @@ func checkMetadata(m map[string]string) error {
 	return nil
 }
 
+// Params of the three ways to name a payment's card.
+const (
+	paramCardToken         = "payment_method[card][token]"
+	paramCardPaymentMethod = "payment_method[card][payment_method]"
+	paramCardNumber        = "payment_method[card][number]"
+)
+
 // decodePaymentCreate decodes and validates a POST /v1/payments body. It
 // checks everything that does not need the store; the merchant's amount
 // limits and the token's existence are checked by the caller with the
-// scope.
-func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreate, err error) {
+// scope. A body with raw card data returns it as raw, with req.CardToken
+// empty: the caller checks the key's permission and tokenizes it.
+func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreate, raw *payloom.CardInput, err error) {
 	var b paymentCreateBody
 	if err := decodeInto(tree, &b); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if merchantID, err = decodeMerchantID(b.MerchantID); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	req = &payloom.PaymentCreate{Metadata: b.Metadata}
 
 	if b.Amount == nil {
-		return "", nil, required("amount")
+		return "", nil, nil, required("amount")
 	}
 	if err := checkAmount(b.Amount, "amount"); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	req.Amount = *b.Amount
 
 	if b.Currency == nil {
-		return "", nil, required("currency")
+		return "", nil, nil, required("currency")
 	}
 	if req.Currency, err = payloom.ParseCurrency(*b.Currency); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 
 	pm := b.PaymentMethod
 	switch {
 	case pm == nil:
-		return "", nil, required("payment_method")
+		return "", nil, nil, required("payment_method")
 	case pm.Type == nil:
-		return "", nil, required("payment_method[type]")
+		return "", nil, nil, required("payment_method[type]")
 	case *pm.Type != string(payloom.PaymentMethodTypeCard):
-		return "", nil, payloom.FieldError("payment_method[type]", "payment_method[type] must be \"card\"")
+		return "", nil, nil, payloom.FieldError("payment_method[type]", "payment_method[type] must be \"card\"")
 	case pm.Card == nil:
-		return "", nil, required("payment_method[card]")
-	case pm.Card.Token == nil:
-		return "", nil, required("payment_method[card][token]")
+		return "", nil, nil, required("payment_method[card]")
 	}
-	if err := checkID(*pm.Card.Token, payloom.PrefixToken, "payment_method[card][token]"); err != nil {
-		return "", nil, err
+	card := pm.Card
+	ways := 0
+	for _, set := range []bool{card.Token != nil, card.PaymentMethod != nil, card.raw()} {
+		if set {
+			ways++
+		}
+	}
+	switch {
+	case ways == 0:
+		return "", nil, nil, required(paramCardToken)
+	case ways > 1:
+		return "", nil, nil, payloom.FieldError("payment_method[card]",
+			"payment_method[card] takes exactly one of token, payment_method or the card's number")
+	case card.Token != nil:
+		if err := checkID(*card.Token, payloom.PrefixToken, paramCardToken); err != nil {
+			return "", nil, nil, err
+		}
+		req.CardToken = *card.Token
+	case card.PaymentMethod != nil:
+		if err := checkID(*card.PaymentMethod, payloom.PrefixPaymentMethod, paramCardPaymentMethod); err != nil {
+			return "", nil, nil, err
+		}
+		req.PaymentMethodID = *card.PaymentMethod
+	default:
+		switch {
+		case card.Number == nil || card.Number.Reveal() == "":
+			return "", nil, nil, required(paramCardNumber)
+		case card.ExpMonth == nil:
+			return "", nil, nil, required("payment_method[card][exp_month]")
+		case card.ExpYear == nil:
+			return "", nil, nil, required("payment_method[card][exp_year]")
+		}
+		raw = &payloom.CardInput{Number: *card.Number, ExpMonth: *card.ExpMonth, ExpYear: *card.ExpYear,
+			HolderName: str(card.HolderName)}
+		if card.CVC != nil {
+			raw.CVC = *card.CVC
+		}
 	}
 	req.PaymentMethodType = payloom.PaymentMethodTypeCard
-	req.CardToken = *pm.Card.Token
+	if b.SavePaymentMethod != nil {
+		req.SavePaymentMethod = *b.SavePaymentMethod
+	}
 
 	req.CaptureMethod = payloom.CaptureMethodAutomatic
 	if b.CaptureMethod != nil {
@@ -206,24 +265,24 @@ func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreat
 		case payloom.CaptureMethodAutomatic, payloom.CaptureMethodManual:
 			req.CaptureMethod = cm
 		default:
-			return "", nil, payloom.FieldError("capture_method", "capture_method must be \"automatic\" or \"manual\"")
+			return "", nil, nil, payloom.FieldError("capture_method", "capture_method must be \"automatic\" or \"manual\"")
 		}
 	}
 
 	if err := checkText(b.CustomerID, "customer_id", maxCustomerIDLen); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if err := checkText(b.Reference, "reference", maxTextLen); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if err := checkText(b.Description, "description", maxTextLen); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if err := checkText(b.StatementDescriptor, "statement_descriptor", maxDescriptorLen); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if sd := str(b.StatementDescriptor); strings.ContainsAny(sd, "<>\"'") || strings.ContainsFunc(sd, isControl) {
-		return "", nil, payloom.FieldError("statement_descriptor",
+		return "", nil, nil, payloom.FieldError("statement_descriptor",
 			"statement_descriptor must not contain < > \" ' or control characters")
 	}
 	req.CustomerID = str(b.CustomerID)
@@ -232,9 +291,9 @@ func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreat
 	req.StatementDescriptor = str(b.StatementDescriptor)
 
 	if err := checkMetadata(b.Metadata); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	return merchantID, req, nil
+	return merchantID, req, raw, nil
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
@@ -242,12 +301,30 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 
 // encodePaymentCreate is the inverse of decodePaymentCreate: the body a
 // client would send for req. The fuzz target checks the round trip; tests
 // and the documentation's examples use it.
-func encodePaymentCreate(merchantID string, req *payloom.PaymentCreate) []byte {
+func encodePaymentCreate(merchantID string, req *payloom.PaymentCreate, raw *payloom.CardInput) []byte {
+	card := map[string]any{}
+	switch {
+	case raw != nil:
+		card["number"], card["exp_month"], card["exp_year"] = raw.Number.Reveal(), raw.ExpMonth, raw.ExpYear
+		if raw.CVC != "" {
+			card["cvc"] = raw.CVC.Reveal()
+		}
+		if raw.HolderName != "" {
+			card["holder_name"] = raw.HolderName
+		}
+	case req.PaymentMethodID != "":
+		card["payment_method"] = req.PaymentMethodID
+	default:
+		card["token"] = req.CardToken
+	}
 	m := map[string]any{
 		"amount":         req.Amount,
 		"currency":       req.Currency,
-		"payment_method": map[string]any{"type": req.PaymentMethodType, "card": map[string]any{"token": req.CardToken}},
+		"payment_method": map[string]any{"type": req.PaymentMethodType, "card": card},
 		"capture_method": req.CaptureMethod,
+	}
+	if req.SavePaymentMethod {
+		m["save_payment_method"] = true
 	}
 	if merchantID != "" {
 		m["merchant_id"] = merchantID

@@ -18,9 +18,14 @@ func withField(field string) string {
 }
 
 func decodePaymentBody(body string) (string, *payloom.PaymentCreate, error) {
+	m, req, _, err := decodePaymentBodyRaw(body)
+	return m, req, err
+}
+
+func decodePaymentBodyRaw(body string) (string, *payloom.PaymentCreate, *payloom.CardInput, error) {
 	tree, err := parseJSON([]byte(body))
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	return decodePaymentCreate(tree)
 }
@@ -182,21 +187,24 @@ func FuzzDecodePaymentCreate(f *testing.F) {
 	f.Add([]byte(`{"amount": 1e3}`))
 	f.Add([]byte(`{"payment_method": {"card": {"token": "tok_\u00e9", "x": [1, {"y": null}]}}}`))
 	f.Add([]byte(`{"amount": 1, "amount": 2}`))
+	f.Add([]byte(`{"amount": 1, "currency": "brl", "customer_id": "cus_1", "save_payment_method": true, "payment_method": {"type": "card", "card": {"payment_method": "pm_1"}}}`))
+	f.Add([]byte(`{"amount": 1, "currency": "brl", "payment_method": {"type": "card", "card": {"number": "4242", "exp_month": 1, "exp_year": 2030, "cvc": "1", "holder_name": "A"}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		tree, err := parseJSON(body)
 		if err == nil {
 			var merchantID string
 			var req *payloom.PaymentCreate
-			merchantID, req, err = decodePaymentCreate(tree)
+			var raw *payloom.CardInput
+			merchantID, req, raw, err = decodePaymentCreate(tree)
 			if err == nil {
 				// What decodes re-encodes to a body that decodes to the
 				// same request.
-				again := encodePaymentCreate(merchantID, req)
-				m2, req2, err2 := decodePaymentBody(string(again))
+				again := encodePaymentCreate(merchantID, req, raw)
+				m2, req2, raw2, err2 := decodePaymentBodyRaw(string(again))
 				if err2 != nil {
 					t.Fatalf("re-encoded %s does not decode: %v", again, err2)
 				}
-				if m2 != merchantID || !reflect.DeepEqual(req2, req) {
+				if m2 != merchantID || !reflect.DeepEqual(req2, req) || !reflect.DeepEqual(raw2, raw) {
 					t.Fatalf("round trip of %q: got %+v (%s); want %+v (%s)", body, req2, m2, req, merchantID)
 				}
 				return

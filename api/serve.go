@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -195,6 +196,14 @@ type writeOp struct {
 	// exec performs the write. It may run again with the same opKey after
 	// a crash or a released lease: the engine resumes, never repeats.
 	exec func(ctx context.Context, opKey string) (any, error)
+	// prepare, if set, runs once the scope is known and before the
+	// Idempotency-Key is claimed: raw card data is tokenized there, so
+	// that nothing after it (the fingerprint, the stored record, the
+	// engine) sees the card number. It may set fingerprintTree.
+	prepare func(ctx context.Context) error
+	// fingerprintTree, if set, replaces the body in the idempotency
+	// fingerprint.
+	fingerprintTree any
 }
 
 func (s *server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
@@ -209,14 +218,60 @@ func (s *server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Everything done for this request is done by this key, from this
+	// address: the services write it into the audit events they record.
+	r = r.WithContext(payloom.WithActor(r.Context(), payloom.Actor{ID: key.ID, Source: remoteIP(r)}))
 	c := &call{s: s, r: r, info: info, key: key}
 	livemode := key.Livemode
 	info.livemode = &livemode
+	if !key.Can(rt.Permission) {
+		s.writeError(w, r, c.denied(rt.Permission))
+		return
+	}
 	if rt.Write {
 		s.serveWrite(w, c, rt)
 	} else {
 		s.serveRead(w, c, rt)
 	}
+}
+
+// remoteIP is the address of the client's end of the connection. Headers
+// such as X-Forwarded-For are not read: any client can write them, and an
+// audit log must not record what the client claims.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// denied records a permission.denied audit event and returns the 403 to
+// answer. The event is best effort: failing to record a refusal must not
+// turn it into an acceptance, nor into a 500 that hides it.
+func (c *call) denied(p payloom.Permission) error {
+	route := c.r.Method + " " + c.r.Pattern
+	if _, pattern, ok := strings.Cut(c.r.Pattern, " "); ok {
+		route = c.r.Method + " " + pattern
+	}
+	ev := payloom.NewAuditEvent(c.ctx(), payloom.Scope{MerchantID: c.key.MerchantID, Livemode: c.key.Livemode},
+		payloom.AuditPermissionDenied, payloom.AuditDenied, "", c.s.clock().UTC())
+	ev.Details["permission"] = string(p)
+	ev.Details["route"] = route
+	if err := c.s.audit.RecordAudit(context.WithoutCancel(c.ctx()), ev); err != nil {
+		c.s.log.ErrorContext(c.ctx(), "recording permission.denied failed", "request_id", c.info.id, "err", err)
+	}
+	return errPermission(p, route)
+}
+
+func errPermission(p payloom.Permission, route string) error {
+	msg := fmt.Sprintf("this API key lacks the %q permission, which %s requires", string(p), route)
+	if p == payloom.PermissionRawCardData {
+		msg = "this API key lacks the \"raw_card_data\" permission, which sending card numbers in a payment " +
+			"requires; tokenize the card with POST /v1/tokens (or collect it on the hosted payment page) and " +
+			"pay with payment_method[card][token]"
+	}
+	return payloom.Errorf(payloom.CodePermissionDenied, "%s", msg)
 }
 
 func (s *server) authenticate(r *http.Request) (*payloom.APIKey, error) {
@@ -342,12 +397,22 @@ func (s *server) serveWrite(w http.ResponseWriter, c *call, rt *route) {
 	// The write runs to its end even if the client hangs up: stopping
 	// between the engine's phases would only leave work for recovery.
 	ctx := context.WithoutCancel(r.Context())
+	if op.prepare != nil {
+		if err := op.prepare(ctx); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	if !hasKey {
 		status, body, code := s.execute(ctx, c, op, payloom.NewID(payloom.PrefixOperation))
 		s.writeBody(w, status, body, code, false)
 		return
 	}
-	fp := fingerprint(r.Method, r.URL.Path, canonicalJSON(tree))
+	fpTree := tree
+	if op.fingerprintTree != nil {
+		fpTree = op.fingerprintTree
+	}
+	fp := fingerprint(r.Method, r.URL.Path, canonicalJSON(fpTree))
 	rec, held, err := s.idem.Begin(ctx, c.scope, idemKey, r.Method, r.URL.Path, fp)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -541,6 +606,16 @@ func normalize(v any) any {
 		return normEndpoint(o)
 	case *payloom.List[*payloom.WebhookEndpoint]:
 		return normList(o, normEndpoint)
+	case *payloom.Customer:
+		return normCustomer(o)
+	case *payloom.List[*payloom.Customer]:
+		return normList(o, normCustomer)
+	case *payloom.SavedPaymentMethod:
+		return normPaymentMethod(o)
+	case *payloom.List[*payloom.SavedPaymentMethod]:
+		return normList(o, normPaymentMethod)
+	case *payloom.List[*payloom.AuditEvent]:
+		return normList(o, func(e *payloom.AuditEvent) *payloom.AuditEvent { return e })
 	}
 	return v
 }

@@ -219,14 +219,40 @@ func TestSpecMatchesRoutes(t *testing.T) {
 		default:
 			wantStatus = []string{"200"}
 		}
-		if strings.Contains(rt.Pattern, "{id}") || rt.OperationID == "createRefund" {
+		if strings.Contains(rt.Pattern, "{id}") || rt.OperationID == "createRefund" || rt.OperationID == "createPayment" {
 			wantStatus = append(wantStatus, "404")
+		}
+		if rt.Auth {
+			wantStatus = append(wantStatus, "403")
+			if got := op["x-permission"]; got != string(rt.Permission) || rt.Permission == "" {
+				t.Errorf("%s %s: x-permission in openapi.json = %v; the route table says %q", rt.Method, rt.Pattern, got, rt.Permission)
+			}
+		} else if _, ok := op["x-permission"]; ok {
+			t.Errorf("%s %s: a public route has an x-permission", rt.Method, rt.Pattern)
 		}
 		for _, st := range wantStatus {
 			if _, ok := resps[st]; !ok {
 				t.Errorf("%s %s: status %s not documented", rt.Method, rt.Pattern, st)
 			}
 		}
+	}
+}
+
+// The document lists every permission, and which are in a new key's
+// default set.
+func TestSpecPermissions(t *testing.T) {
+	v := loadSpec(t)
+	var names []payloom.Permission
+	for _, e := range v.doc["x-permissions"].([]any) {
+		e := e.(map[string]any)
+		p := payloom.Permission(e["name"].(string))
+		names = append(names, p)
+		if def := slices.Contains(payloom.DefaultPermissions(), p); e["default"] != def {
+			t.Errorf("x-permissions %s: default = %v; want %v", p, e["default"], def)
+		}
+	}
+	if !slices.Equal(names, payloom.Permissions) {
+		t.Errorf("x-permissions = %v; want %v", names, payloom.Permissions)
 	}
 }
 
@@ -281,6 +307,8 @@ func TestSpecRequestBodiesMatchDecoders(t *testing.T) {
 		"WebhookEndpointCreateRequest": webhookEndpointCreateBody{},
 		"WebhookEndpointUpdateRequest": webhookEndpointUpdateBody{},
 		"MerchantOnlyRequest":          merchantOnlyBody{},
+		"CustomerCreateRequest":        customerBody{},
+		"CustomerUpdateRequest":        customerBody{},
 	}
 	schemas := v.doc["components"].(map[string]any)["schemas"].(map[string]any)
 	for name, body := range bodies {

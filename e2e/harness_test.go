@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/payloom/payloom/internal/canary"
 )
 
 // Deadlines that bound every wait. They are far above what a slow, loaded
@@ -71,7 +76,104 @@ func baseEnv(extra ...string) []string {
 		}
 	}
 	env = append(env, "GORACE=halt_on_error=1")
+	if canary.Dir() != "" {
+		// The PAN canary wants everything the server can log; a test's
+		// own PAYLOOM_LOG_LEVEL, later in the list, still wins.
+		env = append(env, "PAYLOOM_LOG_LEVEL=debug")
+	}
 	return append(env, extra...)
+}
+
+// canaries holds each test's canary recorder (see canaryFor).
+var canaries sync.Map // *testing.T -> *canary.Recorder
+
+// canaryFor returns the test's recorder for the PAN canary (nil when
+// PAYLOOM_CANARY_DIR is unset), made on first use.
+func canaryFor(t *testing.T) *canary.Recorder {
+	t.Helper()
+	if r, ok := canaries.Load(t); ok {
+		return r.(*canary.Recorder)
+	}
+	// Goroutines of one test may get here at once: one recorder wins
+	// (New opens no file, so the losers leave nothing behind).
+	r, err := canary.New("e2e-" + t.Name())
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	actual, loaded := canaries.LoadOrStore(t, r)
+	if !loaded {
+		t.Cleanup(func() {
+			if err := r.Close(); err != nil {
+				t.Error(err)
+			}
+			canaries.Delete(t)
+		})
+	}
+	return actual.(*canary.Recorder)
+}
+
+// record copies every process's output and dumps the store (the SQLite
+// file, or the PostgreSQL database the processes used) into the canary
+// directory. It runs at the end of the test, after the servers stopped.
+func (in *instance) record() {
+	t := in.t
+	rec := canaryFor(t)
+	if rec == nil {
+		return
+	}
+	entries, _ := os.ReadDir(in.LogDir)
+	var logs bytes.Buffer
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(in.LogDir, e.Name()))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		logs.WriteString("=== " + e.Name() + "\n")
+		logs.Write(b)
+	}
+	if err := rec.WriteFile(".log", logs.Bytes()); err != nil {
+		t.Error(err)
+	}
+	in.mu.Lock()
+	dbURL := in.dbURL
+	in.mu.Unlock()
+	driver, source, dialect := "sqlite3", "file:"+filepath.Join(in.DataDir, "payloom.db")+"?mode=ro", canary.SQLite
+	if dbURL != "" {
+		driver, source, dialect = "pgx", dbURL, canary.Postgres
+	} else if _, err := os.Stat(filepath.Join(in.DataDir, "payloom.db")); err != nil {
+		return // no process opened a store
+	}
+	db, err := sql.Open(driver, source)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer db.Close()
+	if err := rec.DumpDB(db, dialect); err != nil {
+		t.Errorf("canary dump: %v", err)
+	}
+}
+
+// noteDatabase remembers the PostgreSQL database a process was started on,
+// from its environment (PAYLOOM_DATABASE_URL=...) or its flags
+// (--database-url URL).
+func (in *instance) noteDatabase(envAndArgs []string) {
+	for i, kv := range envAndArgs {
+		u, ok := strings.CutPrefix(kv, "PAYLOOM_DATABASE_URL=")
+		if !ok {
+			u, ok = strings.CutPrefix(kv, "--database-url=")
+		}
+		if !ok && kv == "--database-url" && i+1 < len(envAndArgs) {
+			u, ok = envAndArgs[i+1], true
+		}
+		if ok {
+			in.mu.Lock()
+			in.dbURL = u
+			in.mu.Unlock()
+		}
+	}
 }
 
 // instance is one data directory that servers and CLI commands share, with
@@ -82,6 +184,9 @@ type instance struct {
 	DataDir string
 	LogDir  string
 	seq     atomic.Int64
+
+	mu    sync.Mutex
+	dbURL string // the PostgreSQL database processes used, if any
 }
 
 func newInstance(t *testing.T) *instance {
@@ -91,6 +196,8 @@ func newInstance(t *testing.T) *instance {
 	if err := os.MkdirAll(in.LogDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// Registered before any server starts, so it runs after they stopped.
+	t.Cleanup(in.record)
 	return in
 }
 
@@ -128,6 +235,7 @@ var listeningRE = regexp.MustCompile(`payloom listening on (http://127\.0\.0\.1:
 func (in *instance) start(env []string, args ...string) *server {
 	in.t.Helper()
 	t := in.t
+	in.noteDatabase(append(append([]string{}, env...), args...))
 	outFile, errFile := in.logFiles("serve")
 	s := &server{t: t, in: in, stdout: newWatchBuffer(outFile), stderr: newWatchBuffer(errFile), exited: make(chan struct{})}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", in.DataDir}, args...)
@@ -231,6 +339,7 @@ func (in *instance) tryCLI(env []string, args ...string) (stdout, stderr string,
 	in.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
+	in.noteDatabase(append(append([]string{}, env...), args...))
 	outFile, errFile := in.logFiles("cli")
 	defer outFile.Close()
 	defer errFile.Close()
@@ -419,6 +528,9 @@ func (c *client) send(method, path string, body any, headers ...string) (*respon
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
+		return nil, err
+	}
+	if err := canaryFor(c.t).Response(method, path, resp.StatusCode, b); err != nil {
 		return nil, err
 	}
 	return &response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil

@@ -34,6 +34,7 @@ const multiNodeMasterKey = "5e1f0c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f
 func (in *instance) launch(env []string, args ...string) *server {
 	in.t.Helper()
 	t := in.t
+	in.noteDatabase(append(append([]string{}, env...), args...))
 	outFile, errFile := in.logFiles("serve")
 	s := &server{t: t, in: in, stdout: newWatchBuffer(outFile), stderr: newWatchBuffer(errFile), exited: make(chan struct{})}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", in.DataDir}, args...)

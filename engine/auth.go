@@ -183,7 +183,7 @@ func (e *Engine) Bootstrap(ctx context.Context, m *payloom.Merchant) (*payloom.A
 		if err := tx.CreateMerchant(ctx, nm); err != nil {
 			return err
 		}
-		key, secret, err = e.createKey(ctx, tx, nm.ID, false)
+		key, secret, err = e.createKey(ctx, tx, nm.ID, false, payloom.DefaultPermissions())
 		created = err == nil
 		return err
 	})
@@ -217,30 +217,50 @@ func (e *Engine) CountMerchants(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// CreateAPIKey implements payloom.AuthService.
-func (e *Engine) CreateAPIKey(ctx context.Context, merchantID string, livemode bool) (*payloom.APIKey, payloom.Secret, error) {
+// CreateAPIKey implements payloom.AuthService. The key and its
+// api_key.created audit event commit together.
+func (e *Engine) CreateAPIKey(ctx context.Context, merchantID string, livemode bool, permissions ...payloom.Permission) (*payloom.APIKey, payloom.Secret, error) {
+	perms, err := keyPermissions(permissions)
+	if err != nil {
+		return nil, "", err
+	}
 	var key *payloom.APIKey
 	var secret string
-	err := e.update(ctx, "create_api_key", func(tx payloom.Tx) error {
+	err = e.update(ctx, "create_api_key", func(tx payloom.Tx) error {
 		if merchantID != "" {
 			if _, err := tx.GetMerchant(ctx, merchantID); err != nil {
 				return err
 			}
 		}
 		var err error
-		key, secret, err = e.createKey(ctx, tx, merchantID, livemode)
+		key, secret, err = e.createKey(ctx, tx, merchantID, livemode, perms)
 		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	e.log.InfoContext(ctx, "api key created", "key_id", key.ID, "merchant_id", merchantID,
-		"platform", key.Platform, "livemode", livemode)
+		"platform", key.Platform, "livemode", livemode, "permissions", payloom.JoinPermissions(key.Permissions))
 	return key, payloom.Secret(secret), nil
 }
 
-// createKey stores a new key in tx and returns it with its secret.
-func (e *Engine) createKey(ctx context.Context, tx payloom.Tx, merchantID string, livemode bool) (*payloom.APIKey, string, error) {
+// keyPermissions validates requested permissions; none means the default
+// set.
+func keyPermissions(ps []payloom.Permission) ([]payloom.Permission, error) {
+	if len(ps) == 0 {
+		return payloom.DefaultPermissions(), nil
+	}
+	for _, p := range ps {
+		if !p.Valid() {
+			return nil, payloom.FieldError("permissions", "unknown permission %q", string(p))
+		}
+	}
+	return payloom.NormalizePermissions(ps), nil
+}
+
+// createKey stores a new key in tx, with its audit event, and returns it
+// with its secret.
+func (e *Engine) createKey(ctx context.Context, tx payloom.Tx, merchantID string, livemode bool, perms []payloom.Permission) (*payloom.APIKey, string, error) {
 	prefix := keyPrefixTest
 	if livemode {
 		prefix = keyPrefixLive
@@ -250,17 +270,27 @@ func (e *Engine) createKey(ctx context.Context, tx payloom.Tx, merchantID string
 		lookup := randomBase62(keyLookupLen)
 		secret := prefix + lookup + randomBase62(keySecretLen)
 		key := &payloom.APIKey{
-			ID:         payloom.NewID(payloom.PrefixAPIKey),
-			MerchantID: merchantID,
-			Platform:   merchantID == "",
-			Livemode:   livemode,
-			Lookup:     lookup,
-			Hash:       hashKey(secret),
-			Last4:      secret[len(secret)-4:],
-			CreatedAt:  e.now(),
+			ID:          payloom.NewID(payloom.PrefixAPIKey),
+			MerchantID:  merchantID,
+			Platform:    merchantID == "",
+			Livemode:    livemode,
+			Lookup:      lookup,
+			Hash:        hashKey(secret),
+			Last4:       secret[len(secret)-4:],
+			Permissions: perms,
+			CreatedAt:   e.now(),
 		}
 		err := tx.CreateAPIKey(ctx, key)
 		if err == nil {
+			ev := payloom.NewAuditEvent(ctx, payloom.Scope{MerchantID: merchantID, Livemode: livemode},
+				payloom.AuditAPIKeyCreated, payloom.AuditSuccess, key.ID, key.CreatedAt)
+			ev.Details["permissions"] = payloom.JoinPermissions(perms)
+			if key.Platform {
+				ev.Details["platform"] = "true"
+			}
+			if err := tx.CreateAuditEvent(ctx, ev); err != nil {
+				return nil, "", err
+			}
 			return key, secret, nil
 		}
 		if !payloom.IsCode(err, payloom.CodeAlreadyExists) {
@@ -271,9 +301,11 @@ func (e *Engine) createKey(ctx context.Context, tx payloom.Tx, merchantID string
 }
 
 // RevokeAPIKey implements payloom.AuthService. Revoking a revoked key is a
-// no-op that keeps the first revocation time.
+// no-op that keeps the first revocation time and writes no audit event.
 func (e *Engine) RevokeAPIKey(ctx context.Context, id string) error {
+	revoked := false
 	err := e.update(ctx, "revoke_api_key", func(tx payloom.Tx) error {
+		revoked = false
 		k, err := tx.GetAPIKey(ctx, id)
 		if err != nil {
 			return err
@@ -282,9 +314,15 @@ func (e *Engine) RevokeAPIKey(ctx context.Context, id string) error {
 			return nil
 		}
 		k.RevokedAt = ptr(e.now())
-		return tx.UpdateAPIKey(ctx, k)
+		if err := tx.UpdateAPIKey(ctx, k); err != nil {
+			return err
+		}
+		ev := payloom.NewAuditEvent(ctx, payloom.Scope{MerchantID: k.MerchantID, Livemode: k.Livemode},
+			payloom.AuditAPIKeyRevoked, payloom.AuditSuccess, k.ID, *k.RevokedAt)
+		revoked = true
+		return tx.CreateAuditEvent(ctx, ev)
 	})
-	if err == nil {
+	if err == nil && revoked {
 		e.log.InfoContext(ctx, "api key revoked", "key_id", id)
 	}
 	return err

@@ -1,9 +1,10 @@
 // Package engine is Payloom's payment engine: the payment state machine
 // (create, authorize, capture, cancel, refund), the idempotency records that
-// make every write safe to retry, API keys and merchants, and the background
-// loop that finishes work a crashed request left behind and purges old
-// idempotency records: it runs on every node, and store leases make one node
-// at a time do each job.
+// make every write safe to retry, API keys (with their permissions) and
+// merchants, customers and their saved payment methods, the audit log, and
+// the background loop that finishes work a crashed request left behind and
+// purges old idempotency records: it runs on every node, and store leases
+// make one node at a time do each job.
 //
 // Every write runs as a sequence of atomic phases, each one Store.Update, with
 // the processor call between them. The processor call always carries a key
@@ -11,6 +12,10 @@
 // "void_" plus the payment ID, the refund ID), so a retry after a crash at any
 // point resumes from the last committed phase and the processor deduplicates
 // the call: one attempt is at most one charge.
+//
+// A card is saved for a customer only in the transaction that records a
+// successful authorization, and key changes are audited in the transaction
+// that makes them.
 //
 // The engine must never log, store or return a card number or CVC: it only
 // holds a revealed card (payloom.CardData, whose fields are redacting

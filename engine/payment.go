@@ -44,6 +44,10 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 		return e.resumePayment(ctx, existing)
 	}
 
+	// resolveCustomer fills in a saved method's token: work on a copy so
+	// that the caller's request is left as it was.
+	r := *req
+	req = &r
 	card, err := e.validatePayment(ctx, scope, req)
 	if err != nil {
 		return nil, err
@@ -128,6 +132,9 @@ func (e *Engine) validatePayment(ctx context.Context, scope payloom.Scope, req *
 	if req.Amount > m.MaxAmount {
 		return nil, payloom.FieldError("amount", "amount must be at most %d (%s %s)", m.MaxAmount, payloom.FormatAmount(m.MaxAmount, req.Currency), req.Currency)
 	}
+	if err := e.resolveCustomer(ctx, scope, req); err != nil {
+		return nil, err
+	}
 	const tokenParam = "payment_method[card][token]"
 	if req.CardToken == "" {
 		return nil, payloom.FieldError(tokenParam, "payment_method[card][token] is required")
@@ -143,6 +150,61 @@ func (e *Engine) validatePayment(ctx context.Context, scope payloom.Scope, req *
 		return nil, err
 	}
 	return card, nil
+}
+
+// Params of the payment request that name a customer or a saved method.
+const (
+	paramCustomerID    = "customer_id"
+	paramPaymentMethod = "payment_method[card][payment_method]"
+)
+
+// resolveCustomer checks the request's customer and saved payment method
+// and, for a saved method, fills in its token and customer. It works on a
+// copy the caller owns: req is the engine's own from here on.
+//
+// A customer_id with the "cus_" prefix must name a customer of the scope
+// (404 otherwise); any other value stays the merchant's free-text
+// reference, as before customers existed. Saving a card needs a real
+// customer. A saved method must belong to the customer named, if any.
+func (e *Engine) resolveCustomer(ctx context.Context, scope payloom.Scope, req *payloom.PaymentCreate) error {
+	isCustomer := payloom.HasPrefix(req.CustomerID, payloom.PrefixCustomer)
+	if req.PaymentMethodID != "" && req.CardToken != "" {
+		return payloom.FieldError(paramPaymentMethod, "give either payment_method[card][token] or payment_method[card][payment_method], not both")
+	}
+	if req.SavePaymentMethod && !isCustomer {
+		return payloom.FieldError(paramCustomerID, "save_payment_method needs customer_id, the ID of a customer (cus_...)")
+	}
+	if !isCustomer && req.PaymentMethodID == "" {
+		return nil
+	}
+	return e.view(ctx, "resolve_customer", func(tx payloom.Tx) error {
+		if isCustomer {
+			if _, err := tx.GetCustomer(ctx, scope, req.CustomerID); err != nil {
+				if payloom.IsCode(err, payloom.CodeNotFound) {
+					return &payloom.Error{Code: payloom.CodeNotFound, Param: paramCustomerID, Message: "no such customer"}
+				}
+				return err
+			}
+		}
+		if req.PaymentMethodID == "" {
+			return nil
+		}
+		m, err := tx.GetPaymentMethod(ctx, scope, req.PaymentMethodID)
+		if payloom.IsCode(err, payloom.CodeNotFound) {
+			return &payloom.Error{Code: payloom.CodeNotFound, Param: paramPaymentMethod, Message: "no such payment method"}
+		}
+		if err != nil {
+			return err
+		}
+		if req.CustomerID != "" && req.CustomerID != m.CustomerID {
+			return payloom.FieldError(paramPaymentMethod, "the payment method belongs to another customer")
+		}
+		req.CustomerID = m.CustomerID
+		req.CardToken = m.CardToken
+		// Already saved: nothing to save again.
+		req.SavePaymentMethod = false
+		return nil
+	})
 }
 
 func newPayment(scope payloom.Scope, opKey string, req *payloom.PaymentCreate, card *payloom.Card, processor string, now time.Time) *payloom.Payment {
@@ -169,7 +231,8 @@ func newPayment(scope payloom.Scope, opKey string, req *payloom.PaymentCreate, c
 		Reference:           req.Reference,
 		Description:         req.Description,
 		StatementDescriptor: req.StatementDescriptor,
-		PaymentMethod:       &payloom.PaymentMethod{Type: payloom.PaymentMethodTypeCard, Card: &summary},
+		PaymentMethod:       &payloom.PaymentMethod{ID: req.PaymentMethodID, Type: payloom.PaymentMethodTypeCard, Card: &summary},
+		SavePaymentMethod:   req.SavePaymentMethod,
 		Metadata:            metadata,
 		CreatedAt:           now,
 		UpdatedAt:           now,
@@ -297,6 +360,15 @@ func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, p
 		var events []payloom.EventType
 		switch res.Status {
 		case payloom.AuthorizationApproved:
+			// The card is saved with the outcome that allows it, in this
+			// transaction: a crash can neither lose nor repeat it.
+			if p.SavePaymentMethod && p.PaymentMethod != nil && p.PaymentMethod.ID == "" && p.PaymentMethod.Card != nil {
+				pmID, err := e.savePaymentMethod(ctx, tx, p, now)
+				if err != nil {
+					return err
+				}
+				p.PaymentMethod.ID = pmID
+			}
 			events = append(events, payloom.EventPaymentAuthorized)
 			if capture {
 				att.Status = payloom.AttemptStatusCaptured

@@ -114,7 +114,7 @@ func TestCreatePaymentFields(t *testing.T) {
 	tok := e.token(sandbox.CardVisa)
 	req := &payloom.PaymentCreate{
 		Amount: 1234, Currency: "EUR", CardToken: tok, CaptureMethod: payloom.CaptureMethodManual,
-		CustomerID: "cus_1", Reference: "ord_9", Description: "two mugs", StatementDescriptor: "PAYLOOM MUGS",
+		CustomerID: "crm-customer-1", Reference: "ord_9", Description: "two mugs", StatementDescriptor: "PAYLOOM MUGS",
 		Metadata: map[string]string{"a": "b"},
 	}
 	p, err := e.eng.CreatePayment(e.ctx, e.scope, "op_fields", req)
@@ -122,7 +122,7 @@ func TestCreatePaymentFields(t *testing.T) {
 		t.Fatalf("CreatePayment: %v", err)
 	}
 	if !strings.HasPrefix(p.ID, "pay_") || p.Object != "payment" || p.MerchantID != e.merchant.ID || p.Livemode ||
-		p.Amount != 1234 || p.Currency != "EUR" || p.CustomerID != "cus_1" || p.Reference != "ord_9" ||
+		p.Amount != 1234 || p.Currency != "EUR" || p.CustomerID != "crm-customer-1" || p.Reference != "ord_9" ||
 		p.Description != "two mugs" || p.StatementDescriptor != "PAYLOOM MUGS" || p.Metadata["a"] != "b" ||
 		p.CaptureMethod != payloom.CaptureMethodManual || p.PaymentMethod.Card.Token != tok || p.CreatedAt.IsZero() {
 		t.Errorf("CreatePayment = %+v; want the request's fields", p)

@@ -37,13 +37,26 @@ func list[T any](ctx context.Context, t *tx, kind, table, cols string, scope pay
 	if p.StartingAfter != "" && p.EndingBefore != "" {
 		return nil, false, payloom.Errorf(payloom.CodeValidation, "starting_after and ending_before cannot be combined")
 	}
+	where = append(where, "merchant_id = "+a.arg(scope.MerchantID), "livemode = "+a.arg(scope.Livemode))
+	return listWhere(ctx, t, kind, table, cols, p, a, where, scan)
+}
+
+// listWhere is list without the scope: where holds every condition. Only
+// the audit log, which the command line reads across merchants, uses it
+// directly.
+func listWhere[T any](ctx context.Context, t *tx, kind, table, cols string, p payloom.ListParams,
+	a args, where []string, scan func(rowScanner) (T, error)) ([]T, bool, error) {
+	if p.StartingAfter != "" && p.EndingBefore != "" {
+		return nil, false, payloom.Errorf(payloom.CodeValidation, "starting_after and ending_before cannot be combined")
+	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = defaultLimit
 	}
 	limit = min(limit, maxLimit)
-
-	where = append(where, "merchant_id = "+a.arg(scope.MerchantID), "livemode = "+a.arg(scope.Livemode))
+	if len(where) == 0 {
+		where = []string{"true"}
+	}
 	// pgx sends times truncated to microseconds, as stored: a row created
 	// at exactly a bound stays inside it.
 	if p.CreatedGTE != nil {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 // the stores reads the same.
 type (
 	paymentMethodRow struct {
+		ID   string      `json:"id,omitempty"`
 		Type string      `json:"type"`
 		Card *cardSumRow `json:"card,omitempty"`
 	}
@@ -52,7 +54,7 @@ func toPaymentMethodRow(pm *payloom.PaymentMethod) *paymentMethodRow {
 	if pm == nil {
 		return nil
 	}
-	r := &paymentMethodRow{Type: string(pm.Type)}
+	r := &paymentMethodRow{ID: pm.ID, Type: string(pm.Type)}
 	if c := pm.Card; c != nil {
 		r.Card = &cardSumRow{Token: c.Token, Brand: string(c.Brand), First6: c.First6, Last4: c.Last4,
 			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
@@ -64,7 +66,7 @@ func (r *paymentMethodRow) domain() *payloom.PaymentMethod {
 	if r == nil {
 		return nil
 	}
-	pm := &payloom.PaymentMethod{Type: payloom.PaymentMethodType(r.Type)}
+	pm := &payloom.PaymentMethod{ID: r.ID, Type: payloom.PaymentMethodType(r.Type)}
 	if c := r.Card; c != nil {
 		pm.Card = &payloom.CardSummary{Token: c.Token, Brand: payloom.CardBrand(c.Brand), First6: c.First6, Last4: c.Last4,
 			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
@@ -89,7 +91,7 @@ func (r *failureRow) domain() *payloom.Failure {
 const paymentCols = `id, merchant_id, livemode, amount, amount_capturable, amount_captured, amount_refunded,
 	currency, status, capture_method, customer_id, reference, description, statement_descriptor,
 	payment_method, processor, next_action, failure, metadata, created_at, updated_at, creation_key,
-	pending_action, pending_action_key, pending_amount, pending_since, version`
+	pending_action, pending_action_key, pending_amount, pending_since, version, save_payment_method`
 
 // paymentMutableCols are the columns UpdatePayment writes, in
 // paymentMutableArgs order.
@@ -97,7 +99,7 @@ var paymentMutableCols = []string{"amount", "amount_capturable", "amount_capture
 	"currency", "status", "capture_method", "customer_id", "reference", "description",
 	"statement_descriptor", "payment_method", "processor", "next_action", "failure",
 	"metadata", "updated_at", "pending_action", "pending_action_key", "pending_amount",
-	"pending_since"}
+	"pending_since", "save_payment_method"}
 
 // paymentMutableArgs encodes the mutable fields in paymentMutableCols order.
 func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
@@ -118,7 +120,7 @@ func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
 		e.json(next, next == nil),
 		e.json(toFailureRow(p.Failure), p.Failure == nil),
 		e.metadata(p.Metadata), e.time(p.UpdatedAt), p.PendingAction, p.PendingActionKey, p.PendingAmount,
-		e.time(p.PendingSince)}
+		e.time(p.PendingSince), p.SavePaymentMethod}
 }
 
 // placeholders returns "$from, $from+1, ..." for n arguments.
@@ -145,7 +147,8 @@ var (
 	insertPaymentSQL = `INSERT INTO payments (id, merchant_id, livemode, created_at, creation_key, version, ` +
 		strings.Join(paymentMutableCols, ", ") + `) VALUES (` + placeholders(1, 6+len(paymentMutableCols)) + `)`
 	updatePaymentSQL = `UPDATE payments SET ` + setList(paymentMutableCols, 1) + `, version = version + 1
-		WHERE id = $22 AND merchant_id = $23 AND livemode = $24 AND version = $25`
+		WHERE id = $` + strconv.Itoa(len(paymentMutableCols)+1) + ` AND merchant_id = $` + strconv.Itoa(len(paymentMutableCols)+2) +
+		` AND livemode = $` + strconv.Itoa(len(paymentMutableCols)+3) + ` AND version = $` + strconv.Itoa(len(paymentMutableCols)+4)
 )
 
 func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
@@ -265,7 +268,7 @@ func (t *tx) scanPayment(row rowScanner) (*payloom.Payment, error) {
 	err := row.Scan(&p.ID, &p.MerchantID, &p.Livemode, &p.Amount, &p.AmountCapturable, &p.AmountCaptured, &p.AmountRefunded,
 		&currency, &status, &capture, &p.CustomerID, &p.Reference, &p.Description, &p.StatementDescriptor,
 		&pm, &proc, &next, &failure, &metadata, &created, &updated, &creationKey,
-		&p.PendingAction, &p.PendingActionKey, &p.PendingAmount, &pendingSince, &p.Version)
+		&p.PendingAction, &p.PendingActionKey, &p.PendingAmount, &pendingSince, &p.Version, &p.SavePaymentMethod)
 	if err != nil {
 		return nil, t.dbError("payment", err)
 	}

@@ -128,16 +128,16 @@ func (t *tx) CountMerchants(ctx context.Context) (int, error) {
 
 // API keys.
 
-const apiKeyCols = `id, merchant_id, platform, livemode, lookup, hash, last4, created_at, revoked_at`
+const apiKeyCols = `id, merchant_id, platform, livemode, lookup, hash, last4, created_at, revoked_at, permissions`
 
 func (t *tx) CreateAPIKey(ctx context.Context, k *payloom.APIKey) error {
 	var e enc
 	args := []any{k.ID, nullString(k.MerchantID), k.Platform, k.Livemode, k.Lookup, blob(k.Hash), k.Last4,
-		e.timeNotNull("api key created_at", k.CreatedAt), e.timePtr(k.RevokedAt)}
+		e.timeNotNull("api key created_at", k.CreatedAt), e.timePtr(k.RevokedAt), permissionNames(k.Permissions)}
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "api key", `INSERT INTO api_keys (`+apiKeyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args...)
+	return t.insertNew(ctx, "api key", `INSERT INTO api_keys (`+apiKeyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, args...)
 }
 
 func (t *tx) GetAPIKey(ctx context.Context, id string) (*payloom.APIKey, error) {
@@ -154,8 +154,13 @@ func (t *tx) scanAPIKey(row rowScanner) (*payloom.APIKey, error) {
 	var k payloom.APIKey
 	var merchant pgtype.Text
 	var created, revoked pgtype.Timestamptz
-	if err := row.Scan(&k.ID, &merchant, &k.Platform, &k.Livemode, &k.Lookup, &k.Hash, &k.Last4, &created, &revoked); err != nil {
+	var perms []string
+	if err := row.Scan(&k.ID, &merchant, &k.Platform, &k.Livemode, &k.Lookup, &k.Hash, &k.Last4, &created, &revoked, &perms); err != nil {
 		return nil, t.dbError("api key", err)
+	}
+	k.Permissions = make([]payloom.Permission, len(perms))
+	for i, p := range perms {
+		k.Permissions[i] = payloom.Permission(p)
 	}
 	k.MerchantID = merchant.String
 	k.Hash = nonNilBytes(k.Hash)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
-	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -63,33 +62,6 @@ func TestPragmas(t *testing.T) {
 		if got := pragma(t, db, tt.pragma); got != tt.want {
 			t.Errorf("%s connection: PRAGMA %s = %q; want %q", tt.db, tt.pragma, got, tt.want)
 		}
-	}
-}
-
-// TestSchemaHoldsNoCardSecrets: no column is meant for a card number in
-// clear or a CVC.
-func TestSchemaHoldsNoCardSecrets(t *testing.T) {
-	s := openTest(t, filepath.Join(t.TempDir(), "p.db"), defaultBusyTimeout)
-	rows, err := s.rdb.Query(`SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var table, col string
-		if err := rows.Scan(&table, &col); err != nil {
-			t.Fatal(err)
-		}
-		n++
-		for _, bad := range []string{"cvc", "cvv", "pan", "card_number", "number"} {
-			if col == bad || strings.HasPrefix(col, bad+"_") || strings.Contains(col, "cvc") {
-				t.Errorf("column %s.%s looks like it holds card data", table, col)
-			}
-		}
-	}
-	if n < 20 {
-		t.Fatalf("read %d columns; the query is broken", n)
 	}
 }
 

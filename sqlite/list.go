@@ -26,6 +26,19 @@ func list[T any](ctx context.Context, t *tx, kind, table, cols string, scope pay
 	if p.StartingAfter != "" && p.EndingBefore != "" {
 		return nil, false, payloom.Errorf(payloom.CodeValidation, "starting_after and ending_before cannot be combined")
 	}
+	where := append([]string{"merchant_id = ?", "livemode = ?"}, extra...)
+	args := append([]any{scope.MerchantID, scope.Livemode}, extraArgs...)
+	return listWhere(ctx, t, kind, table, cols, p, where, args, scan)
+}
+
+// listWhere is list without the scope: where (not empty) holds every
+// condition. Only the audit log, which the command line reads across
+// merchants, uses it directly.
+func listWhere[T any](ctx context.Context, t *tx, kind, table, cols string, p payloom.ListParams,
+	where []string, args []any, scan func(scanner) (T, error)) ([]T, bool, error) {
+	if p.StartingAfter != "" && p.EndingBefore != "" {
+		return nil, false, payloom.Errorf(payloom.CodeValidation, "starting_after and ending_before cannot be combined")
+	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = defaultLimit
@@ -33,8 +46,9 @@ func list[T any](ctx context.Context, t *tx, kind, table, cols string, scope pay
 	limit = min(limit, maxLimit)
 
 	var e enc
-	where := append([]string{"merchant_id = ?", "livemode = ?"}, extra...)
-	args := append([]any{scope.MerchantID, scope.Livemode}, extraArgs...)
+	if len(where) == 0 {
+		where = []string{"1 = 1"}
+	}
 	if p.CreatedGTE != nil {
 		where = append(where, "created_at >= ?")
 		args = append(args, e.time(*p.CreatedGTE))

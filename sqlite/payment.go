@@ -14,6 +14,7 @@ import (
 // migration.
 type (
 	paymentMethodRow struct {
+		ID   string      `json:"id,omitempty"`
 		Type string      `json:"type"`
 		Card *cardSumRow `json:"card,omitempty"`
 	}
@@ -50,7 +51,7 @@ func toPaymentMethodRow(pm *payloom.PaymentMethod) *paymentMethodRow {
 	if pm == nil {
 		return nil
 	}
-	r := &paymentMethodRow{Type: string(pm.Type)}
+	r := &paymentMethodRow{ID: pm.ID, Type: string(pm.Type)}
 	if c := pm.Card; c != nil {
 		r.Card = &cardSumRow{Token: c.Token, Brand: string(c.Brand), First6: c.First6, Last4: c.Last4,
 			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
@@ -62,7 +63,7 @@ func (r *paymentMethodRow) domain() *payloom.PaymentMethod {
 	if r == nil {
 		return nil
 	}
-	pm := &payloom.PaymentMethod{Type: payloom.PaymentMethodType(r.Type)}
+	pm := &payloom.PaymentMethod{ID: r.ID, Type: payloom.PaymentMethodType(r.Type)}
 	if c := r.Card; c != nil {
 		pm.Card = &payloom.CardSummary{Token: c.Token, Brand: payloom.CardBrand(c.Brand), First6: c.First6, Last4: c.Last4,
 			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
@@ -87,7 +88,7 @@ func (r *failureRow) domain() *payloom.Failure {
 const paymentCols = `id, merchant_id, livemode, amount, amount_capturable, amount_captured, amount_refunded,
 	currency, status, capture_method, customer_id, reference, description, statement_descriptor,
 	payment_method, processor, next_action, failure, metadata, created_at, updated_at, creation_key,
-	pending_action, pending_action_key, pending_amount, pending_since, version`
+	pending_action, pending_action_key, pending_amount, pending_since, version, save_payment_method`
 
 // paymentMutable are the columns UpdatePayment writes, in paymentArgs order
 // after the immutable ones.
@@ -95,7 +96,7 @@ const paymentSet = `amount = ?, amount_capturable = ?, amount_captured = ?, amou
 	currency = ?, status = ?, capture_method = ?, customer_id = ?, reference = ?, description = ?,
 	statement_descriptor = ?, payment_method = ?, processor = ?, next_action = ?, failure = ?,
 	metadata = ?, updated_at = ?, pending_action = ?, pending_action_key = ?, pending_amount = ?,
-	pending_since = ?`
+	pending_since = ?, save_payment_method = ?`
 
 // paymentMutableArgs encodes the mutable fields in paymentSet order.
 func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
@@ -116,7 +117,7 @@ func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
 		e.json(next, next == nil),
 		e.json(toFailureRow(p.Failure), p.Failure == nil),
 		e.metadata(p.Metadata), e.time(p.UpdatedAt), p.PendingAction, p.PendingActionKey, p.PendingAmount,
-		e.time(p.PendingSince)}
+		e.time(p.PendingSince), p.SavePaymentMethod}
 }
 
 func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
@@ -130,8 +131,9 @@ func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
 	_, err := t.exec(ctx, "payment", `INSERT INTO payments (id, merchant_id, livemode, created_at, creation_key, version,
 		amount, amount_capturable, amount_captured, amount_refunded, currency, status, capture_method,
 		customer_id, reference, description, statement_descriptor, payment_method, processor, next_action,
-		failure, metadata, updated_at, pending_action, pending_action_key, pending_amount, pending_since)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		failure, metadata, updated_at, pending_action, pending_action_key, pending_amount, pending_since,
+		save_payment_method)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	return err
 }
 
@@ -244,7 +246,7 @@ func scanPayment(row scanner) (*payloom.Payment, error) {
 	err := row.Scan(&p.ID, &p.MerchantID, &p.Livemode, &p.Amount, &p.AmountCapturable, &p.AmountCaptured, &p.AmountRefunded,
 		&currency, &status, &capture, &p.CustomerID, &p.Reference, &p.Description, &p.StatementDescriptor,
 		&pm, &proc, &next, &failure, &metadata, &created, &updated, &creationKey,
-		&p.PendingAction, &p.PendingActionKey, &p.PendingAmount, &pendingSince, &p.Version)
+		&p.PendingAction, &p.PendingActionKey, &p.PendingAmount, &pendingSince, &p.Version, &p.SavePaymentMethod)
 	if err != nil {
 		return nil, dbError("payment", err)
 	}

@@ -100,16 +100,16 @@ func (t *tx) CountMerchants(ctx context.Context) (int, error) {
 
 // API keys.
 
-const apiKeyCols = `id, merchant_id, platform, livemode, lookup, hash, last4, created_at, revoked_at`
+const apiKeyCols = `id, merchant_id, platform, livemode, lookup, hash, last4, created_at, revoked_at, permissions`
 
 func (t *tx) CreateAPIKey(ctx context.Context, k *payloom.APIKey) error {
 	var e enc
 	args := []any{k.ID, nullString(k.MerchantID), k.Platform, k.Livemode, k.Lookup, blob(k.Hash), k.Last4,
-		e.timeNotNull("api key created_at", k.CreatedAt), e.timePtr(k.RevokedAt)}
+		e.timeNotNull("api key created_at", k.CreatedAt), e.timePtr(k.RevokedAt), payloom.JoinPermissions(k.Permissions)}
 	if e.err != nil {
 		return e.err
 	}
-	_, err := t.exec(ctx, "api key", `INSERT INTO api_keys (`+apiKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err := t.exec(ctx, "api key", `INSERT INTO api_keys (`+apiKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	return err
 }
 
@@ -125,9 +125,11 @@ func scanAPIKey(row scanner) (*payloom.APIKey, error) {
 	var k payloom.APIKey
 	var merchant sql.NullString
 	var created, revoked sql.NullInt64
-	if err := row.Scan(&k.ID, &merchant, &k.Platform, &k.Livemode, &k.Lookup, &k.Hash, &k.Last4, &created, &revoked); err != nil {
+	var perms string
+	if err := row.Scan(&k.ID, &merchant, &k.Platform, &k.Livemode, &k.Lookup, &k.Hash, &k.Last4, &created, &revoked, &perms); err != nil {
 		return nil, dbError("api key", err)
 	}
+	k.Permissions = decPermissions(perms)
 	k.MerchantID = merchant.String
 	k.Hash = nonNilBytes(k.Hash)
 	k.CreatedAt = decTime(created)

@@ -68,10 +68,14 @@ func testCreateAPIKey(t *testing.T, h *harness) {
 	revoked := at(5)
 	keys := []*payloom.APIKey{
 		{ID: payloom.NewID(payloom.PrefixAPIKey), MerchantID: m.ID, Livemode: true, Lookup: "lk_" + payloom.NewID("x"),
-			Hash: []byte{0, 1, 2, 0xff}, Last4: "abcd", CreatedAt: base},
+			Hash: []byte{0, 1, 2, 0xff}, Last4: "abcd", CreatedAt: base,
+			Permissions: []payloom.Permission{payloom.PermissionPaymentsRead, payloom.PermissionRawCardData}},
 		// A platform key has no merchant.
 		{ID: payloom.NewID(payloom.PrefixAPIKey), Platform: true, Lookup: "lk_" + payloom.NewID("x"),
-			Hash: []byte("hash"), Last4: "wxyz", CreatedAt: at(1), RevokedAt: &revoked},
+			Hash: []byte("hash"), Last4: "wxyz", CreatedAt: at(1), RevokedAt: &revoked, Permissions: payloom.Permissions},
+		// A key without any permission reads back with an empty list.
+		{ID: payloom.NewID(payloom.PrefixAPIKey), MerchantID: m.ID, Lookup: "lk_" + payloom.NewID("x"),
+			Hash: []byte("h2"), Last4: "none", CreatedAt: at(2), Permissions: []payloom.Permission{}},
 	}
 	h.update(func(tx payloom.Tx) error {
 		for _, k := range keys {
@@ -110,7 +114,7 @@ func testCreateAPIKey(t *testing.T, h *harness) {
 func testUpdateAPIKey(t *testing.T, h *harness) {
 	m, _ := h.merchant()
 	k := &payloom.APIKey{ID: payloom.NewID(payloom.PrefixAPIKey), MerchantID: m.ID, Lookup: "lk_" + payloom.NewID("x"),
-		Hash: []byte("h"), Last4: "1234", CreatedAt: base}
+		Hash: []byte("h"), Last4: "1234", CreatedAt: base, Permissions: payloom.DefaultPermissions()}
 	h.update(func(tx payloom.Tx) error { return tx.CreateAPIKey(h.ctx, k) })
 	revoked := at(3).Add(123 * time.Microsecond)
 	k.RevokedAt = &revoked

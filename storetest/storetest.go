@@ -77,6 +77,13 @@ func Run(t *testing.T, open func(t *testing.T) payloom.Store) {
 		{"LeaseTransactions", testLeaseTransactions},
 		{"ConcurrentAcquireLease", testConcurrentAcquireLease},
 		{"LeaseSerializes", testLeaseSerializes},
+		{"VaultKEK", testVaultKEK}, {"VaultDEK", testVaultDEK}, {"VaultDEKRotation", testVaultDEKRotation}, {"VaultCards", testVaultCards}, {"ConcurrentVaultPromotion", testConcurrentVaultPromotion},
+		// Customers, saved payment methods and the audit log (issue 4).
+		{"Customer", testCustomer},
+		{"ListCustomers", testListCustomers},
+		{"PaymentMethod", testPaymentMethod},
+		{"ListPaymentMethods", testListPaymentMethods},
+		{"AuditEvents", testAuditEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,7 +199,8 @@ func fullPayment(scope payloom.Scope, created time.Time) *payloom.Payment {
 	p.Reference = "order-42"
 	p.Description = "Two tickets, \"front row\" — ünïcode"
 	p.StatementDescriptor = "ACME TICKETS"
-	p.PaymentMethod = &payloom.PaymentMethod{Type: payloom.PaymentMethodTypeCard, Card: &payloom.CardSummary{
+	p.SavePaymentMethod = true
+	p.PaymentMethod = &payloom.PaymentMethod{ID: payloom.NewID(payloom.PrefixPaymentMethod), Type: payloom.PaymentMethodTypeCard, Card: &payloom.CardSummary{
 		Token: payloom.NewID(payloom.PrefixToken), Brand: payloom.CardBrandVisa, First6: "424242", Last4: "4242",
 		ExpMonth: 12, ExpYear: 2030, Fingerprint: "fp_abc", HolderName: "Ada Lovelace",
 	}}

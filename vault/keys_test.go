@@ -35,22 +35,32 @@ func mustKeys(t testing.TB, master []byte) *Keys {
 
 func TestNewKeysDerivesSeparateKeys(t *testing.T) {
 	k := mustKeys(t, testMaster)
-	if bytes.Equal(k.enc, k.fp) {
-		t.Fatal("encryption and fingerprint keys are equal; want independent derivations")
+	derived := map[string][]byte{
+		"fingerprint": k.fp,
+		"legacy card": derive(testMaster, labelEncryption, 32),
+		"kek wrap":    derive(testMaster, labelKEKWrap, 32),
+		"kek check":   k.master.check,
 	}
-	if bytes.Equal(k.enc, testMaster) || bytes.Equal(k.fp, testMaster) {
-		t.Fatal("a derived key equals the master key")
+	for name, a := range derived {
+		if bytes.Equal(a, testMaster[:len(a)]) {
+			t.Errorf("the %s key equals (a prefix of) the master key", name)
+		}
+		for other, b := range derived {
+			if name != other && bytes.Equal(a, b[:min(len(a), len(b))]) {
+				t.Errorf("the %s and %s keys are equal; want independent derivations", name, other)
+			}
+		}
 	}
-	if len(k.enc) != 32 || len(k.fp) != 32 {
-		t.Fatalf("key lengths = %d, %d; want 32, 32", len(k.enc), len(k.fp))
+	if len(k.fp) != 32 || len(k.master.check) != checkValueSize {
+		t.Fatalf("key lengths = %d, %d; want 32, %d", len(k.fp), len(k.master.check), checkValueSize)
 	}
 	k2 := mustKeys(t, testMaster)
-	if k.KeyID() != k2.KeyID() || !bytes.Equal(k.enc, k2.enc) {
+	if k.KeyID() != k2.KeyID() || !bytes.Equal(k.fp, k2.fp) || !bytes.Equal(k.master.check, k2.master.check) {
 		t.Fatal("the same master key gave different keys")
 	}
 	other := mustKeys(t, bytes.Repeat([]byte{0x43}, MasterKeySize))
-	if other.KeyID() == k.KeyID() {
-		t.Fatalf("two master keys share KeyID %q", k.KeyID())
+	if other.KeyID() == k.KeyID() || bytes.Equal(other.master.check, k.master.check) {
+		t.Fatalf("two master keys share KeyID %q or a check value", k.KeyID())
 	}
 	if !strings.HasPrefix(k.KeyID(), "k1_") || len(k.KeyID()) != 11 {
 		t.Fatalf("KeyID() = %q; want k1_ and 8 hex characters", k.KeyID())
@@ -68,8 +78,9 @@ func TestNewKeysRejectsBadMasters(t *testing.T) {
 func TestKeysRedacted(t *testing.T) {
 	k := mustKeys(t, testMaster)
 	secrets := []string{
-		hex.EncodeToString(k.enc), hex.EncodeToString(k.fp), hex.EncodeToString(testMaster),
-		fmt.Sprint(k.enc), fmt.Sprint(k.fp),
+		hex.EncodeToString(derive(testMaster, labelEncryption, 32)), hex.EncodeToString(k.fp),
+		hex.EncodeToString(testMaster), hex.EncodeToString(derive(testMaster, labelKEKWrap, 32)),
+		fmt.Sprint(k.fp), fmt.Sprint(testMaster),
 	}
 	var logBuf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("keys", "keys", k, "deref", *k)
@@ -111,7 +122,7 @@ func TestLoadKeysCreatesKeyFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadKeys(second time) = %v", err)
 	}
-	if k1.KeyID() != k2.KeyID() || !bytes.Equal(k1.enc, k2.enc) {
+	if k1.KeyID() != k2.KeyID() || !bytes.Equal(k1.fp, k2.fp) {
 		t.Fatal("second LoadKeys gave a different key; want the one in the file")
 	}
 	entries, _ := os.ReadDir(dir)

@@ -1,26 +1,31 @@
 // Package vault is Payloom's card vault: the only package that ever holds a
-// full card number at rest. It validates cards, stores their numbers
-// encrypted with AES-256-GCM under a key derived from the master key,
-// fingerprints them with a separate HMAC key, keeps CVCs in memory only
-// (never in the store), and reveals a card to the engine for exactly one
-// processor call.
+// full card number at rest, and the keeper of the keys that protect it. It
+// validates cards, encrypts their numbers with AES-256-GCM under their
+// merchant's data-encryption key (envelope encryption: data keys are stored
+// only wrapped by a key-encryption key from the keyring), fingerprints them
+// with a separate HMAC key, keeps CVCs in memory only (never in the store),
+// and reveals a card to the engine for exactly one processor call. It also
+// rotates key-encryption keys (rewrapping every data key) and retires old
+// ones.
 //
-// The vault must never put a card number or CVC in an error, a log line, a
-// plain database column or anything that is printed; its keys redact
-// themselves. Ciphertexts are bound to their merchant, mode and token, so
-// a ciphertext copied into another row does not decrypt.
+// The vault must never put a card number, a CVC or key material in an
+// error, a log line, a plain database column or anything that is printed;
+// its keys redact themselves. Ciphertexts are bound to their data key,
+// merchant, mode and token, and wrapped data keys to their KEK, merchant
+// and ID, so that a ciphertext or a wrapped key copied into another row
+// does not decrypt.
 package vault
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -37,6 +42,11 @@ const fingerprintLen = 16
 // nonceSize is the size of the random AES-GCM nonce.
 const nonceSize = 12
 
+// createDataKeyTries bounds how often the creation of a merchant's data
+// key starts over after losing a race (another node creating the same
+// merchant's key, or a rotation promoting a new KEK meanwhile).
+const createDataKeyTries = 10
+
 var _ payloom.Vault = (*Vault)(nil)
 
 // Options configure a Vault.
@@ -47,6 +57,12 @@ type Options struct {
 	// CVCTTL is how long a CVC is held after tokenization. Default
 	// DefaultCVCTTL.
 	CVCTTL time.Duration
+	// DataKeyCacheSize bounds how many merchants' unwrapped data keys are
+	// kept in memory. Default DefaultDataKeyCacheSize.
+	DataKeyCacheSize int
+	// Logger receives the vault's warnings (never key material or card
+	// data). Default: discarded.
+	Logger *slog.Logger
 }
 
 // Vault implements payloom.Vault on a payloom.Store.
@@ -57,9 +73,10 @@ type Options struct {
 type Vault struct {
 	store  payloom.Store
 	keys   *Keys
-	gcm    cipher.AEAD
 	clock  payloom.Clock
 	cvcTTL time.Duration
+	log    *slog.Logger
+	deks   *dataKeyCache
 
 	mu        sync.Mutex
 	cvcs      map[cvcKey]heldCVC
@@ -79,25 +96,18 @@ type heldCVC struct {
 	expires time.Time
 }
 
-// New returns a vault that stores cards in store, encrypted with keys.
+// New returns a vault that stores cards in store, encrypted under data keys
+// wrapped by the keyring's keys.
 func New(store payloom.Store, keys *Keys, opts Options) *Vault {
 	if keys == nil {
 		panic("vault: New with nil keys")
 	}
-	block, err := aes.NewCipher(keys.enc)
-	if err != nil {
-		panic("vault: " + err.Error()) // keys.enc is always 32 bytes
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		panic("vault: " + err.Error())
-	}
 	v := &Vault{
 		store:  store,
 		keys:   keys,
-		gcm:    gcm,
 		clock:  opts.Clock,
 		cvcTTL: opts.CVCTTL,
+		log:    opts.Logger,
 		cvcs:   make(map[cvcKey]heldCVC),
 	}
 	if v.clock == nil {
@@ -106,15 +116,24 @@ func New(store payloom.Store, keys *Keys, opts Options) *Vault {
 	if v.cvcTTL <= 0 {
 		v.cvcTTL = DefaultCVCTTL
 	}
+	if v.log == nil {
+		v.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	size := opts.DataKeyCacheSize
+	if size <= 0 {
+		size = DefaultDataKeyCacheSize
+	}
+	v.deks = newDataKeyCache(size)
 	return v
 }
 
-// Tokenize validates a card, stores it encrypted and holds its CVC in
-// memory for the CVC TTL. Validation errors have code CodeValidation and
-// one of the params card[number], card[exp_month], card[exp_year],
-// card[cvc], card[holder_name]; their messages never contain the number or
-// the CVC. A CVC is optional: without one the card is stored and revealed
-// without a CVC.
+// Tokenize validates a card, stores it encrypted under its merchant's data
+// key (created on the merchant's first card) and holds its CVC in memory
+// for the CVC TTL. Validation errors have code CodeValidation and one of
+// the params card[number], card[exp_month], card[exp_year], card[cvc],
+// card[holder_name]; their messages never contain the number or the CVC. A
+// CVC is optional: without one the card is stored and revealed without a
+// CVC.
 func (v *Vault) Tokenize(ctx context.Context, scope payloom.Scope, in *payloom.CardInput) (*payloom.Token, error) {
 	if in == nil {
 		return nil, payloom.FieldError("card", "card is required")
@@ -140,6 +159,10 @@ func (v *Vault) Tokenize(ctx context.Context, scope payloom.Scope, in *payloom.C
 	if err != nil {
 		return nil, err
 	}
+	dk, err := v.dataKeyFor(ctx, scope.MerchantID, true)
+	if err != nil {
+		return nil, &payloom.Error{Code: payloom.CodeInternal, Message: "the card cannot be encrypted", Err: err}
+	}
 
 	id := payloom.NewID(payloom.PrefixToken)
 	card := &payloom.Card{
@@ -156,8 +179,8 @@ func (v *Vault) Tokenize(ctx context.Context, scope payloom.Scope, in *payloom.C
 			Fingerprint: v.fingerprint(scope.MerchantID, number),
 			HolderName:  holder,
 		},
-		Ciphertext: v.seal(scope, id, number),
-		KeyID:      v.keys.id,
+		Ciphertext: sealCard(dk.aead, dk.id, scope, id, number),
+		KeyID:      dk.id,
 		// Milliseconds: what every store keeps, so the returned token
 		// equals the stored one.
 		CreatedAt: now.Truncate(time.Millisecond),
@@ -204,14 +227,15 @@ func (v *Vault) Card(ctx context.Context, scope payloom.Scope, token string) (*p
 
 // Reveal decrypts a token's card for one processor call, with its CVC if
 // the CVC is still held. CodeNotFound as Card; CodeInternal ("card data
-// cannot be decrypted") when the row does not decrypt under this vault's
-// key for this scope and token.
+// cannot be decrypted") when the row does not decrypt under its merchant's
+// data key for this scope and token (a ciphertext moved from another row,
+// a data key this node cannot unwrap).
 func (v *Vault) Reveal(ctx context.Context, scope payloom.Scope, token string) (*payloom.CardData, error) {
 	card, err := v.Card(ctx, scope, token)
 	if err != nil {
 		return nil, err
 	}
-	number, err := v.open(scope, token, card)
+	number, err := v.decrypt(ctx, scope, card)
 	if err != nil {
 		return nil, &payloom.Error{Code: payloom.CodeInternal, Message: "card data cannot be decrypted", Err: err}
 	}
@@ -223,6 +247,29 @@ func (v *Vault) Reveal(ctx context.Context, scope payloom.Scope, token string) (
 		HolderName: card.Summary.HolderName,
 		Brand:      card.Summary.Brand,
 	}, nil
+}
+
+// decrypt opens a card row for the scope: under the merchant's data key, or
+// for a card stored before envelope encryption, under the master key's
+// derived card key.
+func (v *Vault) decrypt(ctx context.Context, scope payloom.Scope, card *payloom.Card) (string, error) {
+	switch {
+	case payloom.HasPrefix(card.KeyID, payloom.PrefixDataKey):
+		dk, err := v.dataKeyFor(ctx, scope.MerchantID, false)
+		if err != nil {
+			return "", fmt.Errorf("vault: card %s: %w", card.ID, err)
+		}
+		if dk.id != card.KeyID {
+			return "", fmt.Errorf("vault: card %s is encrypted under data key %s, not under its merchant's %s",
+				card.ID, card.KeyID, dk.id)
+		}
+		return openCard(dk.aead, dk.id, scope, card.ID, card)
+	case card.KeyID == v.keys.master.id:
+		return openCard(v.keys.master.legacy, card.KeyID, scope, card.ID, card)
+	default:
+		return "", fmt.Errorf("vault: card %s was encrypted under key %q, which is neither a data key nor this node's master key",
+			card.ID, card.KeyID)
+	}
 }
 
 // ForgetCVC drops the CVC held for a token, if any.
@@ -280,7 +327,10 @@ func (v *Vault) heldCVCs() int {
 
 // fingerprint identifies a card number within one merchant: the same number
 // gives the same fingerprint for that merchant and an unrelated one for
-// any other, so fingerprints cannot be joined across merchants.
+// any other, so fingerprints cannot be joined across merchants. The key
+// comes from the master key and never rotates with the key-encryption
+// keys: a fingerprint must stay the same for as long as saved cards are
+// recognised by it.
 func (v *Vault) fingerprint(merchantID, number string) string {
 	m := hmac.New(sha256.New, v.keys.fp)
 	m.Write([]byte(merchantID))
@@ -289,12 +339,14 @@ func (v *Vault) fingerprint(merchantID, number string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))[:fingerprintLen]
 }
 
-// additionalData binds a ciphertext to its row: key, merchant, mode and
-// token. Decrypting with any other row's values fails authentication.
-func (v *Vault) additionalData(scope payloom.Scope, token string) []byte {
+// cardAD binds a ciphertext to its row: key, merchant, mode and token.
+// Decrypting with any other row's values fails authentication. The key is
+// the data key's ID (or, for cards stored before envelope encryption, the
+// master key's).
+func cardAD(keyID string, scope payloom.Scope, token string) []byte {
 	ad := make([]byte, 0, 96)
 	ad = append(ad, "payloom/card/v1\x00"...)
-	ad = append(ad, v.keys.id...)
+	ad = append(ad, keyID...)
 	ad = append(ad, 0)
 	ad = append(ad, scope.MerchantID...)
 	ad = append(ad, 0)
@@ -304,31 +356,20 @@ func (v *Vault) additionalData(scope payloom.Scope, token string) []byte {
 	return ad
 }
 
-// seal encrypts the number under a fresh random nonce and returns
-// nonce||ciphertext||tag.
-func (v *Vault) seal(scope payloom.Scope, token, number string) []byte {
-	out := make([]byte, nonceSize, nonceSize+len(number)+v.gcm.Overhead())
-	if _, err := rand.Read(out); err != nil {
-		panic("vault: crypto/rand failed: " + err.Error())
-	}
-	return v.gcm.Seal(out, out, []byte(number), v.additionalData(scope, token))
+// sealCard encrypts a card number for its row.
+func sealCard(aead cipher.AEAD, keyID string, scope payloom.Scope, token, number string) []byte {
+	return seal(aead, []byte(number), cardAD(keyID, scope, token))
 }
 
-// open decrypts a card row for the given scope and token. Its errors say
-// why without any card data.
-func (v *Vault) open(scope payloom.Scope, token string, card *payloom.Card) (string, error) {
-	switch {
-	case card.KeyID != v.keys.id:
-		return "", fmt.Errorf("vault: card %s was encrypted under key %q, this vault has key %q", token, card.KeyID, v.keys.id)
-	case len(card.Ciphertext) < nonceSize+v.gcm.Overhead():
-		return "", fmt.Errorf("vault: card %s: ciphertext too short", token)
-	}
-	nonce, sealed := card.Ciphertext[:nonceSize], card.Ciphertext[nonceSize:]
-	plain, err := v.gcm.Open(nil, nonce, sealed, v.additionalData(scope, token))
+// openCard decrypts a card row for the given scope and token. Its errors
+// say why without any card data.
+func openCard(aead cipher.AEAD, keyID string, scope payloom.Scope, token string, card *payloom.Card) (string, error) {
+	plain, err := open(aead, card.Ciphertext, cardAD(keyID, scope, token))
 	if err != nil {
 		return "", fmt.Errorf("vault: card %s: %w", token, err)
 	}
 	number := string(plain)
+	clear(plain)
 	// A row whose summary does not belong to its number is corrupt; refuse
 	// it rather than charge a card the merchant does not see.
 	if len(number) < minNumberLength || !luhn(number) ||

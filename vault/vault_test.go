@@ -103,6 +103,16 @@ func (e *env) tokenize(t *testing.T, scope payloom.Scope, number, cvc string) *p
 	return tok
 }
 
+// dekID returns the ID of the merchant's data key.
+func (e *env) dekID(t *testing.T, merchantID string) string {
+	t.Helper()
+	var id string
+	if err := e.rawDB(t).QueryRow(`SELECT id FROM vault_deks WHERE merchant_id = ?`, merchantID).Scan(&id); err != nil {
+		t.Fatalf("data key of %s: %v", merchantID, err)
+	}
+	return id
+}
+
 // rawDB opens the SQLite file directly, as an attacker with the file would.
 func (e *env) rawDB(t *testing.T) *sql.DB {
 	t.Helper()
@@ -157,8 +167,8 @@ func TestTokenizeRevealRoundTrip(t *testing.T) {
 			}
 			want.Token = tok.ID
 			if card.ID != tok.ID || card.MerchantID != tc.scope.MerchantID || card.Livemode != tc.scope.Livemode ||
-				card.Summary != want || card.KeyID != e.keys.KeyID() || !card.CreatedAt.Equal(tok.CreatedAt) {
-				t.Fatalf("Card = %+v; want summary %+v, key %s", card, want, e.keys.KeyID())
+				card.Summary != want || card.KeyID != e.dekID(t, tc.scope.MerchantID) || !card.CreatedAt.Equal(tok.CreatedAt) {
+				t.Fatalf("Card = %+v; want summary %+v, key %s", card, want, e.dekID(t, tc.scope.MerchantID))
 			}
 			if bytes.Contains(card.Ciphertext, []byte(tc.number)) {
 				t.Fatal("ciphertext contains the card number")
@@ -314,7 +324,7 @@ func TestRevealTamperedOrForeignKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct[nonceSize+2] ^= 0x01
-	if _, err := db.Exec(`UPDATE cards SET key_id = ?, ciphertext = ? WHERE id = ?`, e.keys.KeyID(), ct, tok.ID); err != nil {
+	if _, err := db.Exec(`UPDATE cards SET key_id = ?, ciphertext = ? WHERE id = ?`, e.dekID(t, e.a.MerchantID), ct, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.vault.Reveal(ctx, e.a, tok.ID); !payloom.IsCode(err, payloom.CodeInternal) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -84,6 +85,8 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.serveCommand(&g),
 		m.merchantsCommand(&g),
 		m.keysCommand(&g),
+		m.vaultCommand(&g),
+		m.auditCommand(&g),
 		m.migrateCommand(&g),
 		m.webhooksCommand(),
 		m.versionCommand(),
@@ -244,14 +247,17 @@ func (m *Main) keysCommand(g *globalOptions) *cobra.Command {
 		Use:   "keys",
 		Short: "Manage secret API keys",
 	}
-	var merchantID, mode string
+	var merchantID, mode, permissions string
 	var platform bool
 	create := &cobra.Command{
-		Use:   "create (--merchant mrch_... | --platform) --mode test|live",
+		Use:   "create (--merchant mrch_... | --platform) --mode test|live [--permissions a,b]",
 		Short: "Create a secret key and print it (shown once)",
 		Long: "Create a secret key and print it on stdout. The key is shown only this once:\n" +
 			"Payloom stores a hash of it. A --platform key may act for any merchant and\n" +
-			"names the merchant in each request (merchant_id).",
+			"names the merchant in each request (merchant_id).\n\n" +
+			"--permissions lists what the key may do, comma-separated: " + payloom.JoinPermissions(payloom.Permissions) + ".\n" +
+			"\"default\" (the default) is every permission except raw_card_data and audit:read;\n" +
+			"\"all\" is every permission, raw_card_data included.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var livemode bool
@@ -268,12 +274,16 @@ func (m *Main) keysCommand(g *globalOptions) *cobra.Command {
 			case !platform && merchantID == "":
 				return errors.New("give --merchant mrch_... (or --platform for a platform key)")
 			}
+			perms, err := payloom.ParsePermissions(permissions)
+			if err != nil {
+				return fmt.Errorf("--permissions: %s", payloom.ErrorMessage(err))
+			}
 			a, err := m.openAdmin(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			key, secret, err := a.auth.CreateAPIKey(cmd.Context(), merchantID, livemode)
+			key, secret, err := a.auth.CreateAPIKey(cliActor(cmd.Context()), merchantID, livemode, perms...)
 			if err != nil {
 				return userError(err)
 			}
@@ -281,8 +291,8 @@ func (m *Main) keysCommand(g *globalOptions) *cobra.Command {
 			if key.Platform || key.MerchantID == "" {
 				owner = "the platform"
 			}
-			fmt.Fprintf(m.Stderr, "Created %s-mode key %s for %s. The secret is shown once; store it now.\n",
-				mode, key.ID, owner)
+			fmt.Fprintf(m.Stderr, "Created %s-mode key %s for %s with permissions %s. The secret is shown once; store it now.\n",
+				mode, key.ID, owner, payloom.JoinPermissions(key.Permissions))
 			_, err = fmt.Fprintln(m.Stdout, secret.Reveal())
 			return err
 		},
@@ -290,6 +300,7 @@ func (m *Main) keysCommand(g *globalOptions) *cobra.Command {
 	create.Flags().StringVar(&merchantID, "merchant", "", "the merchant the key belongs to (mrch_...)")
 	create.Flags().BoolVar(&platform, "platform", false, "make a platform key that may act for any merchant")
 	create.Flags().StringVar(&mode, "mode", "", "test or live (required)")
+	create.Flags().StringVar(&permissions, "permissions", "default", "comma-separated permissions, \"default\" or \"all\"")
 	_ = create.MarkFlagRequired("mode")
 
 	revoke := &cobra.Command{
@@ -302,7 +313,7 @@ func (m *Main) keysCommand(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer a.Close()
-			if err := a.auth.RevokeAPIKey(cmd.Context(), args[0]); err != nil {
+			if err := a.auth.RevokeAPIKey(cliActor(cmd.Context()), args[0]); err != nil {
 				return userError(err)
 			}
 			fmt.Fprintf(m.Stderr, "Revoked key %s.\n", args[0])
@@ -310,6 +321,84 @@ func (m *Main) keysCommand(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(create, revoke)
+	return cmd
+}
+
+// cliActor marks what an operator command does as done by "cli" from
+// "cli" in the audit log.
+func cliActor(ctx context.Context) context.Context {
+	return payloom.WithActor(ctx, payloom.Actor{ID: payloom.AuditActorCLI, Source: payloom.AuditSourceCLI})
+}
+
+// auditPageSize is how many events `audit list` reads per query (the
+// store's largest page); a variable so that tests can page through few.
+var auditPageSize = 100
+
+func (m *Main) auditCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Read the audit log",
+	}
+	var merchantID, action string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list [--merchant mrch_...] [--action NAME] [--limit N]",
+		Short: "Print audit events, newest first, one JSON object per line",
+		Long: "Print audit events (key created or revoked, vault rotation and retirement, raw card\n" +
+			"data received, permission denied), newest first, one JSON object per line.\n" +
+			"--merchant \"\" is not a filter; use --merchant none for events that concern no\n" +
+			"merchant (vault rotations).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 1 || limit > 1000 {
+				return errors.New("--limit must be from 1 to 1000")
+			}
+			f := payloom.AuditFilter{}
+			switch {
+			case merchantID == "none":
+				f.MerchantID = new(string)
+			case merchantID != "":
+				if !payloom.HasPrefix(merchantID, payloom.PrefixMerchant) {
+					return fmt.Errorf("--merchant must be a merchant ID (mrch_...) or none")
+				}
+				f.MerchantID = &merchantID
+			}
+			if action != "" {
+				a := payloom.AuditAction(action)
+				f.Action = &a
+			}
+			a, err := m.openAdmin(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			enc := json.NewEncoder(m.Stdout)
+			enc.SetEscapeHTML(false)
+			// Pages of at most auditPageSize, following the cursor.
+			for left := limit; left > 0; {
+				f.Limit = min(left, auditPageSize)
+				page, err := a.audit.ListAuditEvents(cmd.Context(), f)
+				if err != nil {
+					return userError(err)
+				}
+				for _, ev := range page.Data {
+					if err := enc.Encode(ev); err != nil {
+						return err
+					}
+				}
+				left -= len(page.Data)
+				if !page.HasMore || len(page.Data) == 0 {
+					break
+				}
+				f.StartingAfter = page.Data[len(page.Data)-1].ID
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&merchantID, "merchant", "", "only this merchant's events (mrch_...), or none")
+	list.Flags().StringVar(&action, "action", "", "only events of this action (api_key.created ...)")
+	list.Flags().IntVar(&limit, "limit", 100, "print at most this many events (1 to 1000)")
+	cmd.AddCommand(list)
 	return cmd
 }
 

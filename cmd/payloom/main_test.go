@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +14,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/payloom/payloom/internal/canary"
 )
 
 // syncBuffer is a bytes.Buffer safe for a server goroutine and the test.
@@ -61,11 +67,93 @@ func mustRun(t *testing.T, env map[string]string, args ...string) (string, strin
 	return out, errb
 }
 
+// canaries holds each test's canary recorder (see canaryFor).
+var canaries sync.Map // *testing.T -> *canary.Recorder
+
+// canaryFor returns the test's recorder for the PAN canary (nil when
+// PAYLOOM_CANARY_DIR is unset), made on first use.
+func canaryFor(t *testing.T) *canary.Recorder {
+	t.Helper()
+	if r, ok := canaries.Load(t); ok {
+		return r.(*canary.Recorder)
+	}
+	// Goroutines of one test may get here at once: one recorder wins
+	// (New opens no file, so the losers leave nothing behind).
+	r, err := canary.New("cmd-" + t.Name())
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	actual, loaded := canaries.LoadOrStore(t, r)
+	if !loaded {
+		t.Cleanup(func() {
+			if err := r.Close(); err != nil {
+				t.Error(err)
+			}
+			canaries.Delete(t)
+		})
+	}
+	return actual.(*canary.Recorder)
+}
+
+// readBody reads and closes a response body, recording it for the canary.
+func readBody(t *testing.T, resp *http.Response) []byte {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := canaryFor(t).Response(resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, b); err != nil {
+		t.Error(err)
+	}
+	return b
+}
+
+// recordServer writes a server's output (its logs) and a dump of its
+// SQLite store into the canary directory.
+func recordServer(t *testing.T, rec *canary.Recorder, dataDir string, out, errb *syncBuffer) {
+	if rec == nil {
+		return
+	}
+	if err := rec.WriteFile(".log", []byte(out.String()+errb.String())); err != nil {
+		t.Error(err)
+	}
+	path := filepath.Join(dataDir, dbFileName)
+	if _, err := os.Stat(path); err != nil {
+		return // a server that failed before opening its store
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer db.Close()
+	if err := rec.DumpDB(db, canary.SQLite); err != nil {
+		t.Errorf("canary dump: %v", err)
+	}
+}
+
 // serveInProcess runs payloom serve in a goroutine until the test ends and
-// returns its base URL and stdout.
+// returns its base URL and stdout. With the PAN canary on, the server logs
+// at debug level, and its logs and database are recorded when it stops.
 func serveInProcess(t *testing.T, env map[string]string, args ...string) (url string, stdout *syncBuffer) {
 	t.Helper()
+	rec := canaryFor(t)
+	if rec != nil {
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env["PAYLOOM_LOG_LEVEL"] = "debug"
+	}
 	m, out, errb := testMain(env)
+	dataDir := env["PAYLOOM_DATA"]
+	for i, a := range args {
+		if a == "--data" && i+1 < len(args) {
+			dataDir = args[i+1]
+		}
+	}
 	ready := make(chan string, 1)
 	m.Ready = func(u string) { ready <- u }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -81,6 +169,7 @@ func serveInProcess(t *testing.T, env map[string]string, args ...string) (url st
 		case <-time.After(time.Minute):
 			t.Errorf("serve did not shut down within a minute")
 		}
+		recordServer(t, rec, dataDir, out, errb)
 	})
 	select {
 	case url = <-ready:
@@ -144,8 +233,7 @@ func TestServeFirstStartAndRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			readBody(t, resp)
 			if resp.StatusCode != tc.want {
 				t.Errorf("GET %s (key %v) = %d; want %d", tc.path, tc.key != "", resp.StatusCode, tc.want)
 			}

@@ -142,11 +142,11 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		return fmt.Errorf("migrate: %w", err)
 	}
 
-	keys, err := vault.LoadKeys(cfg.DataDir)
+	keys, err := vault.LoadKeyring(cfg.DataDir, m.getenv)
 	if err != nil {
 		return fmt.Errorf("load vault keys: %w", err)
 	}
-	v := vault.New(st, keys, vault.Options{})
+	v := vault.New(st, keys, vault.Options{Logger: logger})
 	sb := sandbox.New(st, sandbox.Options{Latency: cfg.SandboxLatency})
 
 	var faultHook func(string)
@@ -185,6 +185,8 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		Auth:        eng,
 		Vault:       v,
 		Webhooks:    webhook.NewService(st, whOpts),
+		Customers:   eng,
+		Audit:       eng,
 		Notify:      dispatcher.Notify,
 		Logger:      logger,
 		// Ready: the store answers and has every migration this binary

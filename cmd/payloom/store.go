@@ -76,10 +76,11 @@ func (s *store) ensureMigrated(ctx context.Context) error {
 	return nil
 }
 
-// admin is what the operator commands (merchants, keys) work with.
+// admin is what the operator commands (merchants, keys, audit) work with.
 type admin struct {
 	store *store
 	auth  payloom.AuthService
+	audit payloom.AuditService
 }
 
 func (a *admin) Close() error { return a.store.Close() }
@@ -100,7 +101,7 @@ func (m *Main) openAdmin(ctx context.Context, g *globalOptions) (*admin, error) 
 	// Merchants and keys need neither the vault nor a processor; loading
 	// the vault here would create a key file as a side effect.
 	eng := engine.New(engine.Config{Store: st, Vault: noVault{}, Logger: logger})
-	return &admin{store: st, auth: eng}, nil
+	return &admin{store: st, auth: eng, audit: eng}, nil
 }
 
 // noVault is the vault of the operator commands, which never touch cards.

@@ -195,9 +195,8 @@ func TestServeDeliversWebhooks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
 		var v map[string]any
-		b, _ := io.ReadAll(resp.Body)
+		b := readBody(t, resp)
 		if err := json.Unmarshal(b, &v); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s %s = %d %s; want 200", method, path, resp.StatusCode, b)
 		}
@@ -210,6 +209,10 @@ func TestServeDeliversWebhooks(t *testing.T) {
 
 	select {
 	case d := <-deliveries:
+		// What a merchant receives is scanned like a response.
+		if err := canaryFor(t).Response("WEBHOOK", "/hooks", 200, d.body); err != nil {
+			t.Error(err)
+		}
 		if err := webhook.Verify(secret, d.header, d.body, 0); err != nil {
 			t.Fatalf("delivery does not verify: %v", err)
 		}

@@ -183,6 +183,7 @@ func (r *renderer) document() {
 	}
 	r.p("\n")
 	r.errors()
+	r.permissions()
 
 	tags := r.root.arr("tags")
 	for _, t := range tags {
@@ -214,6 +215,27 @@ func (r *renderer) errors() {
 	r.p("\n")
 }
 
+// permissions lists what API keys may be allowed to do (x-permissions).
+func (r *renderer) permissions() {
+	perms := r.root.arr("x-permissions")
+	if len(perms) == 0 {
+		return
+	}
+	r.p("## Permissions\n\n")
+	r.p("Each operation needs one permission of the API key (shown with the operation); a key without it gets " +
+		"403 `permission_denied` naming it.\n\n")
+	r.p("| Permission | In a new key by default | Allows |\n|---|---|---|\n")
+	for _, p := range perms {
+		p := p.(*obj)
+		def := "no"
+		if p.get("default") == true {
+			def = "yes"
+		}
+		r.p("| `%s` | %s | %s |\n", p.str("name"), def, cell(p.str("description")))
+	}
+	r.p("\n")
+}
+
 func (r *renderer) operation(o operation) {
 	op := o.op
 	r.p("### %s %s\n\n", o.method, o.path)
@@ -222,6 +244,9 @@ func (r *renderer) operation(o operation) {
 		r.p(" · no API key")
 	} else {
 		r.p(" · API key")
+		if perm := op.str("x-permission"); perm != "" {
+			r.p(" with permission [`%s`](#permissions)", perm)
+		}
 	}
 	r.p(" · operation `%s`\n\n", op.str("operationId"))
 	if d := op.str("description"); d != "" {

@@ -68,6 +68,14 @@ func TestRenderCoversTheSpec(t *testing.T) {
 			t.Errorf("no error row %q", row)
 		}
 	}
+	for _, p := range root.arr("x-permissions") {
+		if row := "| `" + p.(*obj).str("name") + "` |"; !strings.Contains(doc, row) {
+			t.Errorf("no permission row %q", row)
+		}
+	}
+	if !strings.Contains(doc, "**Create a customer** · API key with permission [`customers:write`](#permissions)") {
+		t.Errorf("operations do not name their permission")
+	}
 	for _, name := range root.obj("components").obj("schemas").keys {
 		if documented(name) && !strings.Contains(doc, "### "+name+"\n") {
 			t.Errorf("no object section for %s", name)
@@ -75,7 +83,8 @@ func TestRenderCoversTheSpec(t *testing.T) {
 	}
 	// Request fields appear with their bracket paths and constraints.
 	for _, want := range []string{
-		"| `payment_method[card][token]` | string | yes |",
+		"| `payment_method[card][token]` | string | no |",
+		"| `payment_method[card][payment_method]` | string | no |",
 		"| `statement_descriptor` | string | no | at most 22 characters",
 		"| `limit` | query | integer | no | ≥ 1; ≤ 100; default `10` |",
 		"| `card[exp_month]` | integer | yes | ≥ 1; ≤ 12 |",
