@@ -47,6 +47,9 @@ type Config struct {
 	Auth        payloom.AuthService
 	Vault       payloom.Vault
 	Webhooks    payloom.WebhookService
+	// Checkout serves POST /v1/payments/{id}/confirm. Nil means Payments,
+	// if it implements payloom.CheckoutService (the engine does).
+	Checkout payloom.CheckoutService
 	// Notify, if set, is called after a write that made webhook deliveries
 	// due at once (POST /v1/events/{id}/resend), so that the node's
 	// dispatcher sends them now rather than at its next poll. It must not
@@ -109,6 +112,7 @@ type server struct {
 	auth     payloom.AuthService
 	vault    payloom.Vault
 	webhooks payloom.WebhookService
+	checkout payloom.CheckoutService
 	notify   func()
 	log      *slog.Logger
 	clock    payloom.Clock
@@ -126,6 +130,10 @@ func New(cfg Config) http.Handler {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.checkout = cfg.Checkout
+	if cs, ok := cfg.Payments.(payloom.CheckoutService); ok && s.checkout == nil {
+		s.checkout = cs
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -178,6 +186,8 @@ func (s *server) routes() []route {
 			write: s.capturePayment},
 		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/cancel", OperationID: "cancelPayment", Auth: true, Write: true},
 			write: s.cancelPayment},
+		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/confirm", OperationID: "confirmPayment", Auth: true, Write: true},
+			write: s.confirmPayment},
 		{Route: Route{Method: "POST", Pattern: "/v1/refunds", OperationID: "createRefund", Auth: true, Write: true},
 			write: s.createRefund},
 		{Route: Route{Method: "GET", Pattern: "/v1/refunds", OperationID: "listRefunds", Auth: true},

@@ -36,6 +36,13 @@ type paymentCreateBody struct {
 	Description         *string            `json:"description"`
 	StatementDescriptor *string            `json:"statement_descriptor"`
 	Metadata            map[string]string  `json:"metadata"`
+	// The hosted page's options (checkout.go).
+	LineItems  *[]lineItemBody `json:"line_items"`
+	SuccessURL *string         `json:"success_url"`
+	FailureURL *string         `json:"failure_url"`
+	ReturnURL  *string         `json:"return_url"`
+	ExpiresIn  *string         `json:"expires_in"`
+	ExpiresAt  *string         `json:"expires_at"`
 }
 
 type paymentMethodBody struct {
@@ -184,7 +191,7 @@ func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreat
 	pm := b.PaymentMethod
 	switch {
 	case pm == nil:
-		return "", nil, required("payment_method")
+		// No payment method: the shopper pays on the hosted page.
 	case pm.Type == nil:
 		return "", nil, required("payment_method[type]")
 	case *pm.Type != string(payloom.PaymentMethodTypeCard):
@@ -194,11 +201,13 @@ func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreat
 	case pm.Card.Token == nil:
 		return "", nil, required("payment_method[card][token]")
 	}
-	if err := checkID(*pm.Card.Token, payloom.PrefixToken, "payment_method[card][token]"); err != nil {
-		return "", nil, err
+	if pm != nil {
+		if err := checkID(*pm.Card.Token, payloom.PrefixToken, "payment_method[card][token]"); err != nil {
+			return "", nil, err
+		}
+		req.PaymentMethodType = payloom.PaymentMethodTypeCard
+		req.CardToken = *pm.Card.Token
 	}
-	req.PaymentMethodType = payloom.PaymentMethodTypeCard
-	req.CardToken = *pm.Card.Token
 
 	req.CaptureMethod = payloom.CaptureMethodAutomatic
 	if b.CaptureMethod != nil {
@@ -234,6 +243,9 @@ func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreat
 	if err := checkMetadata(b.Metadata); err != nil {
 		return "", nil, err
 	}
+	if err := decodePageOptions(&b, req); err != nil {
+		return "", nil, err
+	}
 	return merchantID, req, nil
 }
 
@@ -246,9 +258,12 @@ func encodePaymentCreate(merchantID string, req *payloom.PaymentCreate) []byte {
 	m := map[string]any{
 		"amount":         req.Amount,
 		"currency":       req.Currency,
-		"payment_method": map[string]any{"type": req.PaymentMethodType, "card": map[string]any{"token": req.CardToken}},
 		"capture_method": req.CaptureMethod,
 	}
+	if req.CardToken != "" {
+		m["payment_method"] = map[string]any{"type": req.PaymentMethodType, "card": map[string]any{"token": req.CardToken}}
+	}
+	encodePageOptions(m, &req.PageOptions)
 	if merchantID != "" {
 		m["merchant_id"] = merchantID
 	}
