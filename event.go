@@ -14,6 +14,7 @@ const (
 	EventPaymentCaptured   EventType = "payment.captured"
 	EventPaymentFailed     EventType = "payment.failed"
 	EventPaymentCanceled   EventType = "payment.canceled"
+	EventPaymentExpired    EventType = "payment.expired" // not paid before its expires_at
 	EventRefundCreated     EventType = "refund.created"
 	EventRefundSucceeded   EventType = "refund.succeeded"
 	EventRefundFailed      EventType = "refund.failed"
@@ -22,7 +23,7 @@ const (
 // EventTypes lists every event type.
 var EventTypes = []EventType{
 	EventPaymentCreated, EventPaymentAuthorized, EventPaymentCaptured, EventPaymentFailed,
-	EventPaymentCanceled, EventRefundCreated, EventRefundSucceeded, EventRefundFailed,
+	EventPaymentCanceled, EventPaymentExpired, EventRefundCreated, EventRefundSucceeded, EventRefundFailed,
 	EventWebhookEndpointDisabled,
 }
 

@@ -151,6 +151,10 @@ type Payment struct {
 	CreatedAt           time.Time         `json:"created_at"`
 	UpdatedAt           time.Time         `json:"updated_at"`
 
+	// PaymentPage: payment_url, receipt_url, expires_at, line_items and
+	// the redirect URLs (see checkout.go).
+	PaymentPage
+
 	// CreationKey is the operation key of the request that created the
 	// payment (the idempotency record's ID, or a random one): a retry of
 	// that request finds the payment by it and resumes. Unique per scope.
@@ -233,6 +237,10 @@ type PaymentCreate struct {
 	Description         string
 	StatementDescriptor string
 	Metadata            map[string]string
+	// PageOptions apply to the hosted payment page; a request without a
+	// payment method (CardToken and PaymentMethodType empty) creates a
+	// payment in requires_payment_method to be paid there.
+	PageOptions
 }
 
 // ListParams are the cursor and time filters common to every list. IDs sort

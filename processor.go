@@ -30,6 +30,9 @@ type AuthorizeRequest struct {
 	StatementDescriptor string
 	Description         string
 	Livemode            bool
+	// ReturnURL is where the processor's authentication page (3-D Secure)
+	// sends the shopper back to. It carries no secret.
+	ReturnURL string
 }
 
 // DeclineClass says what a decline means for routing.

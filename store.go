@@ -146,6 +146,9 @@ type Tx interface {
 	// TransactionID is given ("" counts every one of that kind).
 	CountSandboxOperations(ctx context.Context, kind, transactionID string) (int, error)
 
+	// The hosted payment page's lookups (checkout.go).
+	CheckoutTx
+
 	// Leases let background jobs run on every node yet do each job once:
 	// a node works on the job named name only while it holds the job's
 	// lease, and a dead node's lease expires.

@@ -56,6 +56,9 @@ type Config struct {
 	Webhooks    payloom.WebhookService
 	Customers   payloom.CustomerService
 	Audit       payloom.AuditService
+	// Checkout serves POST /v1/payments/{id}/confirm. Nil means Payments,
+	// if it implements payloom.CheckoutService (the engine does).
+	Checkout payloom.CheckoutService
 	// Notify, if set, is called after a write that made webhook deliveries
 	// due at once (POST /v1/events/{id}/resend), so that the node's
 	// dispatcher sends them now rather than at its next poll. It must not
@@ -123,6 +126,7 @@ type server struct {
 	webhooks payloom.WebhookService
 	cust     payloom.CustomerService
 	audit    payloom.AuditService
+	checkout payloom.CheckoutService
 	notify   func()
 	log      *slog.Logger
 	clock    payloom.Clock
@@ -142,6 +146,10 @@ func New(cfg Config) http.Handler {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.checkout = cfg.Checkout
+	if cs, ok := cfg.Payments.(payloom.CheckoutService); ok && s.checkout == nil {
+		s.checkout = cs
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -205,6 +213,8 @@ func (s *server) routes() []route {
 			write: s.capturePayment},
 		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/cancel", OperationID: "cancelPayment", Auth: true, Write: true, Permission: payWrite},
 			write: s.cancelPayment},
+		{Route: Route{Method: "POST", Pattern: "/v1/payments/{id}/confirm", OperationID: "confirmPayment", Auth: true, Write: true, Permission: payWrite},
+			write: s.confirmPayment},
 		{Route: Route{Method: "POST", Pattern: "/v1/refunds", OperationID: "createRefund", Auth: true, Write: true, Permission: refWrite},
 			write: s.createRefund},
 		{Route: Route{Method: "GET", Pattern: "/v1/refunds", OperationID: "listRefunds", Auth: true, Permission: payRead},

@@ -29,6 +29,10 @@ import (
 	"github.com/payloom/payloom/webhook"
 )
 
+// harnessPublicURL is the engine's public URL in these tests: payment_url,
+// receipt_url and next_action are built on it.
+const harnessPublicURL = "https://pay.example"
+
 // Test cards of the sandbox processor.
 const (
 	cardApprove = "4242424242424242"
@@ -103,7 +107,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	}
 	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.eng = engine.New(engine.Config{
-		Store: st, Vault: v, Logger: logger,
+		Store: st, Vault: v, Logger: logger, PublicURL: harnessPublicURL,
 		Processor: func(payloom.Scope) (payloom.Processor, error) { return proc, nil },
 	})
 	var payments payloom.PaymentService = h.eng

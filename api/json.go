@@ -196,7 +196,7 @@ func displayKey(key string) string {
 // Supported field types: string kinds (including payloom.Secret), int and
 // int64 kinds (JSON integers only: 10.0 and 1e3 are refused), bool,
 // pointers to those and to structs, structs, map[string]string and slices
-// of strings (an element's param is "path[i]").
+// of strings or structs (an element's param is "path[i]").
 func decodeInto(tree any, dst any) error {
 	rv := reflect.ValueOf(dst)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
@@ -256,7 +256,7 @@ func decodeValue(node any, path string, v reflect.Value) error {
 		v.Set(m)
 		return nil
 	case reflect.Slice:
-		if v.Type().Elem().Kind() != reflect.String {
+		if k := v.Type().Elem().Kind(); k != reflect.String && k != reflect.Struct {
 			panic("api: unsupported slice type " + v.Type().String())
 		}
 		arr, ok := node.([]any)

@@ -37,6 +37,13 @@ type paymentCreateBody struct {
 	StatementDescriptor *string            `json:"statement_descriptor"`
 	SavePaymentMethod   *bool              `json:"save_payment_method"`
 	Metadata            map[string]string  `json:"metadata"`
+	// The hosted page's options (checkout.go).
+	LineItems  *[]lineItemBody `json:"line_items"`
+	SuccessURL *string         `json:"success_url"`
+	FailureURL *string         `json:"failure_url"`
+	ReturnURL  *string         `json:"return_url"`
+	ExpiresIn  *string         `json:"expires_in"`
+	ExpiresAt  *string         `json:"expires_at"`
 }
 
 type paymentMethodBody struct {
@@ -208,7 +215,7 @@ func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreat
 	pm := b.PaymentMethod
 	switch {
 	case pm == nil:
-		return "", nil, nil, required("payment_method")
+		// No payment method: the shopper pays on the hosted page.
 	case pm.Type == nil:
 		return "", nil, nil, required("payment_method[type]")
 	case *pm.Type != string(payloom.PaymentMethodTypeCard):
@@ -216,47 +223,49 @@ func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreat
 	case pm.Card == nil:
 		return "", nil, nil, required("payment_method[card]")
 	}
-	card := pm.Card
-	ways := 0
-	for _, set := range []bool{card.Token != nil, card.PaymentMethod != nil, card.raw()} {
-		if set {
-			ways++
+	if pm != nil {
+		card := pm.Card
+		ways := 0
+		for _, set := range []bool{card.Token != nil, card.PaymentMethod != nil, card.raw()} {
+			if set {
+				ways++
+			}
 		}
-	}
-	switch {
-	case ways == 0:
-		return "", nil, nil, required(paramCardToken)
-	case ways > 1:
-		return "", nil, nil, payloom.FieldError("payment_method[card]",
-			"payment_method[card] takes exactly one of token, payment_method or the card's number")
-	case card.Token != nil:
-		if err := checkID(*card.Token, payloom.PrefixToken, paramCardToken); err != nil {
-			return "", nil, nil, err
-		}
-		req.CardToken = *card.Token
-	case card.PaymentMethod != nil:
-		if err := checkID(*card.PaymentMethod, payloom.PrefixPaymentMethod, paramCardPaymentMethod); err != nil {
-			return "", nil, nil, err
-		}
-		req.PaymentMethodID = *card.PaymentMethod
-	default:
 		switch {
-		case card.Number == nil || card.Number.Reveal() == "":
-			return "", nil, nil, required(paramCardNumber)
-		case card.ExpMonth == nil:
-			return "", nil, nil, required("payment_method[card][exp_month]")
-		case card.ExpYear == nil:
-			return "", nil, nil, required("payment_method[card][exp_year]")
+		case ways == 0:
+			return "", nil, nil, required(paramCardToken)
+		case ways > 1:
+			return "", nil, nil, payloom.FieldError("payment_method[card]",
+				"payment_method[card] takes exactly one of token, payment_method or the card's number")
+		case card.Token != nil:
+			if err := checkID(*card.Token, payloom.PrefixToken, paramCardToken); err != nil {
+				return "", nil, nil, err
+			}
+			req.CardToken = *card.Token
+		case card.PaymentMethod != nil:
+			if err := checkID(*card.PaymentMethod, payloom.PrefixPaymentMethod, paramCardPaymentMethod); err != nil {
+				return "", nil, nil, err
+			}
+			req.PaymentMethodID = *card.PaymentMethod
+		default:
+			switch {
+			case card.Number == nil || card.Number.Reveal() == "":
+				return "", nil, nil, required(paramCardNumber)
+			case card.ExpMonth == nil:
+				return "", nil, nil, required("payment_method[card][exp_month]")
+			case card.ExpYear == nil:
+				return "", nil, nil, required("payment_method[card][exp_year]")
+			}
+			raw = &payloom.CardInput{Number: *card.Number, ExpMonth: *card.ExpMonth, ExpYear: *card.ExpYear,
+				HolderName: str(card.HolderName)}
+			if card.CVC != nil {
+				raw.CVC = *card.CVC
+			}
 		}
-		raw = &payloom.CardInput{Number: *card.Number, ExpMonth: *card.ExpMonth, ExpYear: *card.ExpYear,
-			HolderName: str(card.HolderName)}
-		if card.CVC != nil {
-			raw.CVC = *card.CVC
+		req.PaymentMethodType = payloom.PaymentMethodTypeCard
+		if b.SavePaymentMethod != nil {
+			req.SavePaymentMethod = *b.SavePaymentMethod
 		}
-	}
-	req.PaymentMethodType = payloom.PaymentMethodTypeCard
-	if b.SavePaymentMethod != nil {
-		req.SavePaymentMethod = *b.SavePaymentMethod
 	}
 
 	req.CaptureMethod = payloom.CaptureMethodAutomatic
@@ -293,6 +302,9 @@ func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreat
 	if err := checkMetadata(b.Metadata); err != nil {
 		return "", nil, nil, err
 	}
+	if err := decodePageOptions(&b, req); err != nil {
+		return "", nil, nil, err
+	}
 	return merchantID, req, raw, nil
 }
 
@@ -320,12 +332,15 @@ func encodePaymentCreate(merchantID string, req *payloom.PaymentCreate, raw *pay
 	m := map[string]any{
 		"amount":         req.Amount,
 		"currency":       req.Currency,
-		"payment_method": map[string]any{"type": req.PaymentMethodType, "card": card},
 		"capture_method": req.CaptureMethod,
+	}
+	if raw != nil || req.PaymentMethodID != "" || req.CardToken != "" {
+		m["payment_method"] = map[string]any{"type": req.PaymentMethodType, "card": card}
 	}
 	if req.SavePaymentMethod {
 		m["save_payment_method"] = true
 	}
+	encodePageOptions(m, &req.PageOptions)
 	if merchantID != "" {
 		m["merchant_id"] = merchantID
 	}

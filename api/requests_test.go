@@ -70,7 +70,22 @@ func TestDecodePaymentCreate(t *testing.T) {
 		{"bad currency", strings.Replace(validPayment, "usd", "usdx", 1), "currency"},
 		{"unknown currency", strings.Replace(validPayment, "usd", "xyz", 1), "currency"},
 		{"missing currency", `{"amount": 1, "payment_method": {"type": "card", "card": {"token": "tok_abc"}}}`, "currency"},
-		{"missing payment method", `{"amount": 1, "currency": "usd"}`, "payment_method"},
+		{"no payment method (hosted page)", `{"amount": 1, "currency": "usd"}`, ""},
+		{"hosted page options", `{"amount": 2500, "currency": "usd", "line_items": [{"description": "Mug", "amount": 1000, "quantity": 2}, {"description": "Ship", "amount": 500}], "success_url": "https://s.example/ok", "failure_url": "http://localhost:3000/ko", "expires_in": "PT2H"}`, ""},
+		{"expires_at", `{"amount": 1, "currency": "usd", "expires_at": "2030-01-31T12:00:00+02:00"}`, ""},
+		{"return_url with a token", withField(`"return_url": "https://s.example/back"`), ""},
+		{"line items not adding up", `{"amount": 2400, "currency": "usd", "line_items": [{"description": "Mug", "amount": 1000, "quantity": 2}, {"description": "Ship", "amount": 500}]}`, "line_items"},
+		{"line item without amount", `{"amount": 1, "currency": "usd", "line_items": [{"description": "Mug"}]}`, "line_items[0][amount]"},
+		{"line item without description", `{"amount": 1, "currency": "usd", "line_items": [{"amount": 1}]}`, "line_items[0][description]"},
+		{"line item unknown field", `{"amount": 1, "currency": "usd", "line_items": [{"description": "x", "amount": 1, "sku": "a"}]}`, "line_items[0][sku]"},
+		{"line item quantity 0", `{"amount": 1, "currency": "usd", "line_items": [{"description": "x", "amount": 1, "quantity": 0}]}`, "line_items[0][quantity]"},
+		{"line items not an array", `{"amount": 1, "currency": "usd", "line_items": {"description": "x"}}`, "line_items"},
+		{"line item not an object", `{"amount": 1, "currency": "usd", "line_items": ["x"]}`, "line_items[0]"},
+		{"relative success_url", `{"amount": 1, "currency": "usd", "success_url": "/ok"}`, "success_url"},
+		{"ftp failure_url", `{"amount": 1, "currency": "usd", "failure_url": "ftp://x.example/"}`, "failure_url"},
+		{"bad expires_in", `{"amount": 1, "currency": "usd", "expires_in": "30 days"}`, "expires_in"},
+		{"bad expires_at", `{"amount": 1, "currency": "usd", "expires_at": "tomorrow"}`, "expires_at"},
+		{"both expiries", `{"amount": 1, "currency": "usd", "expires_in": "P1D", "expires_at": "2030-01-31T12:00:00Z"}`, "expires_at"},
 		{"bad type", strings.Replace(validPayment, `"card", "card"`, `"sepa", "card"`, 1), "payment_method[type]"},
 		{"missing token", strings.Replace(validPayment, `{"token": "tok_abc"}`, `{}`, 1), "payment_method[card][token]"},
 		{"bad token prefix", strings.Replace(validPayment, "tok_abc", "pay_abc", 1), "payment_method[card][token]"},
@@ -189,6 +204,8 @@ func FuzzDecodePaymentCreate(f *testing.F) {
 	f.Add([]byte(`{"amount": 1, "amount": 2}`))
 	f.Add([]byte(`{"amount": 1, "currency": "brl", "customer_id": "cus_1", "save_payment_method": true, "payment_method": {"type": "card", "card": {"payment_method": "pm_1"}}}`))
 	f.Add([]byte(`{"amount": 1, "currency": "brl", "payment_method": {"type": "card", "card": {"number": "4242", "exp_month": 1, "exp_year": 2030, "cvc": "1", "holder_name": "A"}}}`))
+	f.Add([]byte(`{"amount": 2500, "currency": "eur", "line_items": [{"description": "Mug", "amount": 1000, "quantity": 2}, {"description": "Ship", "amount": 500}], "success_url": "https://s.example/ok?a=1", "return_url": "http://x.example", "expires_in": "P1DT90M0.5S"}`))
+	f.Add([]byte(`{"amount": 1, "currency": "usd", "expires_at": "2030-01-31T12:00:00.123+02:00", "failure_url": "https://f.example/"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		tree, err := parseJSON(body)
 		if err == nil {

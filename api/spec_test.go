@@ -298,11 +298,12 @@ func TestSpecErrorCodes(t *testing.T) {
 func TestSpecRequestBodiesMatchDecoders(t *testing.T) {
 	v := loadSpec(t)
 	bodies := map[string]any{
-		"TokenCreateRequest":   tokenCreateBody{},
-		"PaymentCreateRequest": paymentCreateBody{},
-		"CaptureRequest":       captureBody{},
-		"CancelRequest":        cancelBody{},
-		"RefundCreateRequest":  refundCreateBody{},
+		"TokenCreateRequest":    tokenCreateBody{},
+		"PaymentCreateRequest":  paymentCreateBody{},
+		"CaptureRequest":        captureBody{},
+		"CancelRequest":         cancelBody{},
+		"PaymentConfirmRequest": paymentConfirmBody{},
+		"RefundCreateRequest":   refundCreateBody{},
 
 		"WebhookEndpointCreateRequest": webhookEndpointCreateBody{},
 		"WebhookEndpointUpdateRequest": webhookEndpointUpdateBody{},
@@ -321,6 +322,12 @@ func (v *specValidator) compareStruct(t *testing.T, where string, sch map[string
 	sch = v.deref(sch)
 	for typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
+	}
+	if typ.Kind() == reflect.Slice {
+		if items, ok := sch["items"].(map[string]any); ok {
+			v.compareStruct(t, where+"[]", items, typ.Elem())
+		}
+		return
 	}
 	if typ.Kind() != reflect.Struct {
 		return

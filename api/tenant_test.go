@@ -136,6 +136,7 @@ func diffDumps(before, after map[string][]string) []string {
 var tenantWriteBodies = map[string]string{
 	"POST /v1/payments/{id}/capture":                `{"amount": 500}`,
 	"POST /v1/payments/{id}/cancel":                 `{}`,
+	"POST /v1/payments/{id}/confirm":                `{"payment_method": {"type": "card", "card": {"token": "{own_token}"}}}`,
 	"PATCH /v1/customers/{id}":                      `{"name": "hijacked", "metadata": {"owner": "B"}}`,
 	"DELETE /v1/customers/{id}":                     ``,
 	"DELETE /v1/payment_methods/{id}":               ``,
@@ -177,7 +178,8 @@ func TestTenantIsolation(t *testing.T) {
 				if !ok {
 					t.Fatalf("no body for %s: extend tenantWriteBodies", name)
 				}
-				r.body = body
+				// B pays with its own card: only the payment is A's.
+				r.body = strings.ReplaceAll(body, "{own_token}", b.token)
 				r.header = map[string]string{"Idempotency-Key": "tenant-" + name}
 			}
 			before := h.dump()

@@ -85,6 +85,29 @@ func TestCrashBetweenPhases(t *testing.T) {
 			},
 		},
 		{
+			// Paying a hosted-page payment through the confirm endpoint.
+			phases: []string{"payment_confirmed"},
+			setup: func(t *testing.T, c *client) crashRequest {
+				var p payment
+				c.expect(http.StatusOK, &p, "POST", "/v1/payments", map[string]any{"amount": 2200, "currency": "USD"}, idem("setup-unpaid")...)
+				tok := c.tokenize(cardVisa, cvcA)
+				return crashRequest{"POST", "/v1/payments/" + p.ID + "/confirm",
+					map[string]any{"payment_method": map[string]any{"type": "card", "card": map[string]any{"token": tok.ID}}}}
+			},
+			check: func(t *testing.T, c *client, r *response, in *instance) func() {
+				var p payment
+				decode(t, r, &p)
+				if p.Status != "captured" || p.AmountCaptured != 2200 || len(p.Attempts) != 1 {
+					t.Errorf("payment after crashed confirm and retry = %s; want captured 2200 with one attempt", r.Body)
+				}
+				return func() {
+					if got := sandboxCount(t, in, "authorize"); got != 1 {
+						t.Errorf("sandbox authorizations = %d; want 1", got)
+					}
+				}
+			},
+		},
+		{
 			phases: []string{"refund_created", "refund_called", "refund_recorded"},
 			setup: func(t *testing.T, c *client) crashRequest {
 				tok := c.tokenize(cardVisa, cvcA)

@@ -26,13 +26,16 @@ import (
 // pending (finished by a retry with the same opKey or by recovery) and
 // returns CodeUnavailable.
 func (e *Engine) CapturePayment(ctx context.Context, scope payloom.Scope, opKey, id string, amount *int64) (*payloom.Payment, error) {
-	return e.runAction(ctx, scope, opKey, id, payloom.PendingActionCapture, amount)
+	p, err := e.runAction(ctx, scope, opKey, id, payloom.PendingActionCapture, amount)
+	return e.present(p), err
 }
 
 // CancelPayment implements payloom.PaymentService, with the same error
-// contract as CapturePayment.
+// contract as CapturePayment. A payment still in requires_payment_method
+// (an unpaid hosted-page payment) is canceled at once, its link dead.
 func (e *Engine) CancelPayment(ctx context.Context, scope payloom.Scope, opKey, id string) (*payloom.Payment, error) {
-	return e.runAction(ctx, scope, opKey, id, payloom.PendingActionCancel, nil)
+	p, err := e.runAction(ctx, scope, opKey, id, payloom.PendingActionCancel, nil)
+	return e.present(p), err
 }
 
 // actionVerb and actionTarget name an action in messages and give the status
@@ -89,6 +92,9 @@ func (e *Engine) runAction(ctx context.Context, scope payloom.Scope, opKey, id, 
 			case cur.PendingActionKey == opKey && cur.Status == actionTarget(action):
 				p = cur // already done by this very request
 				return nil
+			case action == payloom.PendingActionCancel && cur.Status == payloom.PaymentStatusRequiresPaymentMethod:
+				p = cur // nothing at the processor: cancel the unpaid payment here
+				return cancelUnpaid(ctx, tx, cur, opKey, now)
 			case cur.Status != payloom.PaymentStatusAuthorized:
 				return payloom.Errorf(payloom.CodeInvalidState,
 					"payment is %s; only authorized payments can be %s", cur.Status, actionVerb(action))

@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,6 +94,14 @@ type Config struct {
 	// leases. It must differ between processes sharing a store; the
 	// default, hostname-pid-random, does.
 	NodeID string
+	// PublicURL is the base URL shoppers reach this server at (no
+	// trailing slash): payment_url, receipt_url, next_action and the
+	// processor's return URL are built on it. Empty gives URLs relative
+	// to the server.
+	PublicURL string
+	// ExpiryInterval (default 1m) paces the job that expires unpaid
+	// payments past their expires_at.
+	ExpiryInterval time.Duration
 }
 
 // Engine implements the payment, idempotency and auth services.
@@ -109,6 +118,8 @@ type Engine struct {
 	recoveryInterval time.Duration
 	purgeInterval    time.Duration
 	node             string
+	publicURL        string
+	expiryInterval   time.Duration
 
 	// leasesMu guards held: which job leases this engine believes it
 	// holds, to log changes and release them on shutdown.
@@ -142,6 +153,8 @@ func New(cfg Config) *Engine {
 		purgeInterval:    cfg.PurgeInterval,
 		node:             cfg.NodeID,
 		held:             map[string]bool{},
+		publicURL:        strings.TrimRight(cfg.PublicURL, "/"),
+		expiryInterval:   cfg.ExpiryInterval,
 	}
 	if e.processor == nil {
 		e.processor = func(s payloom.Scope) (payloom.Processor, error) {
@@ -174,6 +187,9 @@ func New(cfg Config) *Engine {
 	}
 	if e.node == "" {
 		e.node = defaultNodeID()
+	}
+	if e.expiryInterval <= 0 {
+		e.expiryInterval = DefaultExpiryInterval
 	}
 	return e
 }

@@ -17,8 +17,12 @@ import (
 // other payment is returned as it is. When the processor gives no answer the
 // payment is returned in processing, not as an error; the recovery loop
 // retries the same attempt.
+//
+// A request without a payment method creates a payment in
+// requires_payment_method, to be paid on the hosted page (see checkout.go).
 func (e *Engine) CreatePayment(ctx context.Context, scope payloom.Scope, opKey string, req *payloom.PaymentCreate) (*payloom.Payment, error) {
-	return e.createPayment(ctx, scope, opKey, req, false)
+	p, err := e.createPayment(ctx, scope, opKey, req, false)
+	return e.present(p), err
 }
 
 func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey string, req *payloom.PaymentCreate, raced bool) (*payloom.Payment, error) {
@@ -41,6 +45,9 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 		// A retry: what was committed decides, not the (identical)
 		// request, which is not validated again against limits that may
 		// have changed since.
+		if existing.HasPage() {
+			return e.resumeUnpaid(ctx, existing)
+		}
 		return e.resumePayment(ctx, existing)
 	}
 
@@ -51,6 +58,9 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	card, err := e.validatePayment(ctx, scope, req)
 	if err != nil {
 		return nil, err
+	}
+	if card == nil {
+		return e.createUnpaid(ctx, scope, opKey, req, raced)
 	}
 	proc, err := e.processorFor(scope)
 	if err != nil {
@@ -134,6 +144,12 @@ func (e *Engine) validatePayment(ctx context.Context, scope payloom.Scope, req *
 	}
 	if err := e.resolveCustomer(ctx, scope, req); err != nil {
 		return nil, err
+	}
+	if _, err := payloom.ValidatePage(req, scope.Livemode, e.now()); err != nil {
+		return nil, err
+	}
+	if req.CardToken == "" && req.PaymentMethodType == "" {
+		return nil, nil // no payment method: paid later, on the hosted page
 	}
 	const tokenParam = "payment_method[card][token]"
 	if req.CardToken == "" {
@@ -237,6 +253,7 @@ func newPayment(scope payloom.Scope, opKey string, req *payloom.PaymentCreate, c
 		CreatedAt:           now,
 		UpdatedAt:           now,
 		CreationKey:         opKey,
+		PaymentPage:         newPage(&req.PageOptions, nil, nil),
 	}
 	p.Attempts = []*payloom.Attempt{{
 		ID:        payloom.NewID(payloom.PrefixAttempt),
@@ -298,6 +315,7 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 		StatementDescriptor: p.StatementDescriptor,
 		Description:         p.Description,
 		Livemode:            p.Livemode,
+		ReturnURL:           payloom.PaymentCompleteURL(e.publicURL, p.ID),
 	}
 	pctx, cancel := context.WithTimeout(ctx, e.processorTimeout)
 	start := time.Now()
@@ -315,6 +333,7 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 			"duration_ms", elapsed.Milliseconds(), "err", callErr)
 		return e.Payment(ctx, scope, p.ID)
 	}
+	res = e.absoluteRedirect(res)
 	out, err := e.recordAuthorization(ctx, scope, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed)
 	if err != nil {
 		return nil, err
@@ -343,62 +362,9 @@ func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, p
 		}
 		now := e.now()
 		att.DurationMS = elapsed.Milliseconds()
-		att.CompletedAt = &now
-		att.RawCode = res.RawCode
-		att.TransactionID = res.TransactionID
-		p.UpdatedAt = now
-		if res.Status != payloom.AuthorizationFailed || res.TransactionID != "" {
-			p.Processor = &payloom.ProcessorDetails{
-				Name:                 procName,
-				TransactionID:        res.TransactionID,
-				AuthorizationCode:    res.AuthorizationCode,
-				AVSResult:            res.AVSResult,
-				CVVResult:            res.CVVResult,
-				NetworkTransactionID: res.NetworkTransactionID,
-			}
-		}
-		var events []payloom.EventType
-		switch res.Status {
-		case payloom.AuthorizationApproved:
-			// The card is saved with the outcome that allows it, in this
-			// transaction: a crash can neither lose nor repeat it.
-			if p.SavePaymentMethod && p.PaymentMethod != nil && p.PaymentMethod.ID == "" && p.PaymentMethod.Card != nil {
-				pmID, err := e.savePaymentMethod(ctx, tx, p, now)
-				if err != nil {
-					return err
-				}
-				p.PaymentMethod.ID = pmID
-			}
-			events = append(events, payloom.EventPaymentAuthorized)
-			if capture {
-				att.Status = payloom.AttemptStatusCaptured
-				p.Status = payloom.PaymentStatusCaptured
-				p.AmountCaptured = p.Amount
-				p.AmountCapturable = 0
-				events = append(events, payloom.EventPaymentCaptured)
-			} else {
-				att.Status = payloom.AttemptStatusAuthorized
-				p.Status = payloom.PaymentStatusAuthorized
-				p.AmountCapturable = p.Amount
-			}
-		case payloom.AuthorizationDeclined:
-			f := failureOf(res, payloom.FailureCardDeclined, "Your card was declined.")
-			att.Status = payloom.AttemptStatusDeclined
-			att.Code, att.DeclineCode, att.Message = f.Code, f.DeclineCode, f.Message
-			p.Status = payloom.PaymentStatusDeclined
-			p.Failure = f
-			events = append(events, payloom.EventPaymentFailed)
-		case payloom.AuthorizationRequiresAction:
-			att.Status = payloom.AttemptStatusRequiresAction
-			p.Status = payloom.PaymentStatusRequiresAction
-			p.NextAction = &payloom.NextAction{Type: "redirect_to_url", RedirectURL: res.RedirectURL}
-		default: // AuthorizationFailed, and any status we do not know
-			f := failureOf(res, payloom.FailureProcessingError, "An error occurred while processing your card.")
-			att.Status = payloom.AttemptStatusFailed
-			att.Code, att.DeclineCode, att.Message = f.Code, f.DeclineCode, f.Message
-			p.Status = payloom.PaymentStatusFailed
-			p.Failure = f
-			events = append(events, payloom.EventPaymentFailed)
+		events := applyAuthorization(p, att, procName, capture, res, now)
+		if err := e.saveCardIfAsked(ctx, tx, p, now); err != nil {
+			return err
 		}
 		if err := tx.UpdateAttempt(ctx, att); err != nil {
 			return err
@@ -429,6 +395,90 @@ func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, p
 	return p, nil
 }
 
+// saveCardIfAsked saves the payment's card for its customer when the
+// request asked for it and the authorization succeeded. It runs in the
+// transaction that records the outcome, so a crash can neither lose nor
+// repeat it; declines, failures and pending authentications save nothing.
+func (e *Engine) saveCardIfAsked(ctx context.Context, tx payloom.Tx, p *payloom.Payment, now time.Time) error {
+	switch {
+	case p.Status != payloom.PaymentStatusAuthorized && p.Status != payloom.PaymentStatusCaptured,
+		!p.SavePaymentMethod, p.PaymentMethod == nil, p.PaymentMethod.ID != "", p.PaymentMethod.Card == nil:
+		return nil
+	}
+	pmID, err := e.savePaymentMethod(ctx, tx, p, now)
+	if err != nil {
+		return err
+	}
+	p.PaymentMethod.ID = pmID
+	return nil
+}
+
+// applyAuthorization writes a processor's answer to an authorization on the
+// attempt and its payment, and returns the events the change makes. A
+// payment with a hosted page goes back to requires_payment_method after a
+// decline or a failure, so that the shopper may try another card; any other
+// payment ends there.
+func applyAuthorization(p *payloom.Payment, att *payloom.Attempt, procName string, capture bool, res *payloom.AuthorizeResult, now time.Time) []payloom.EventType {
+	att.CompletedAt = &now
+	att.RawCode = res.RawCode
+	att.TransactionID = res.TransactionID
+	p.UpdatedAt = now
+	if res.Status != payloom.AuthorizationFailed || res.TransactionID != "" {
+		p.Processor = &payloom.ProcessorDetails{
+			Name:                 procName,
+			TransactionID:        res.TransactionID,
+			AuthorizationCode:    res.AuthorizationCode,
+			AVSResult:            res.AVSResult,
+			CVVResult:            res.CVVResult,
+			NetworkTransactionID: res.NetworkTransactionID,
+		}
+	}
+	var events []payloom.EventType
+	switch res.Status {
+	case payloom.AuthorizationApproved:
+		events = append(events, payloom.EventPaymentAuthorized)
+		if capture {
+			att.Status = payloom.AttemptStatusCaptured
+			p.Status = payloom.PaymentStatusCaptured
+			p.AmountCaptured = p.Amount
+			p.AmountCapturable = 0
+			events = append(events, payloom.EventPaymentCaptured)
+		} else {
+			att.Status = payloom.AttemptStatusAuthorized
+			p.Status = payloom.PaymentStatusAuthorized
+			p.AmountCapturable = p.Amount
+		}
+	case payloom.AuthorizationDeclined:
+		f := failureOf(res, payloom.FailureCardDeclined, "Your card was declined.")
+		att.Status = payloom.AttemptStatusDeclined
+		att.Code, att.DeclineCode, att.Message = f.Code, f.DeclineCode, f.Message
+		p.Status = payloom.PaymentStatusDeclined
+		p.Failure = f
+		events = append(events, payloom.EventPaymentFailed)
+	case payloom.AuthorizationRequiresAction:
+		att.Status = payloom.AttemptStatusRequiresAction
+		p.Status = payloom.PaymentStatusRequiresAction
+		p.NextAction = &payloom.NextAction{Type: "redirect_to_url", RedirectURL: res.RedirectURL}
+	default: // AuthorizationFailed, and any status we do not know
+		f := failureOf(res, payloom.FailureProcessingError, "An error occurred while processing your card.")
+		att.Status = payloom.AttemptStatusFailed
+		att.Code, att.DeclineCode, att.Message = f.Code, f.DeclineCode, f.Message
+		p.Status = payloom.PaymentStatusFailed
+		p.Failure = f
+		events = append(events, payloom.EventPaymentFailed)
+	}
+	if p.Status == payloom.PaymentStatusDeclined || p.Status == payloom.PaymentStatusFailed {
+		if p.HasPage() {
+			p.Status = payloom.PaymentStatusRequiresPaymentMethod
+			p.PaymentMethod = nil
+		}
+	}
+	if p.Status != payloom.PaymentStatusRequiresAction {
+		p.NextAction = nil
+	}
+	return events
+}
+
 func failureOf(res *payloom.AuthorizeResult, code, message string) *payloom.Failure {
 	f := &payloom.Failure{Code: res.FailureCode, DeclineCode: res.DeclineCode, Message: res.Message}
 	if f.Code == "" {
@@ -451,5 +501,5 @@ func (e *Engine) Payment(ctx context.Context, scope payloom.Scope, id string) (*
 	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return e.present(p), nil
 }

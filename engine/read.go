@@ -42,6 +42,9 @@ func (e *Engine) ListPayments(ctx context.Context, scope payloom.Scope, f payloo
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range data {
+		e.present(p)
+	}
 	return newList(data, more), nil
 }
 

@@ -102,13 +102,14 @@ func (e *Engine) recoverPayment(ctx context.Context, p *payloom.Payment) (bool, 
 	return false, nil
 }
 
-// RunBackground runs recovery every RecoveryInterval and purges idempotency
-// records older than IdempotencyTTL every PurgeInterval, starting with one
-// of each at once. It returns when ctx is done.
+// RunBackground runs recovery every RecoveryInterval, purges idempotency
+// records older than IdempotencyTTL every PurgeInterval and expires unpaid
+// payments every ExpiryInterval, starting with one of each at once. It
+// returns when ctx is done.
 //
 // Every node runs RunBackground, and each job is done by one of them: a
 // pass runs only while this node holds the job's lease (LeaseRecovery,
-// LeasePurge), which it takes when the lease is free or expired and renews
+// LeasePurge, LeaseExpiry), which it takes when the lease is free or expired and renews
 // every pass. A node that dies stops renewing and another takes the job
 // over when the lease expires (three intervals); a node that shuts down
 // releases its leases on the way out.
@@ -118,8 +119,11 @@ func (e *Engine) RunBackground(ctx context.Context) {
 	defer recovery.Stop()
 	purge := time.NewTicker(e.purgeInterval)
 	defer purge.Stop()
+	expiry := time.NewTicker(e.expiryInterval)
+	defer expiry.Stop()
 	e.runRecovery(ctx)
 	e.runPurge(ctx)
+	e.runExpiry(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -128,6 +132,8 @@ func (e *Engine) RunBackground(ctx context.Context) {
 			e.runRecovery(ctx)
 		case <-purge.C:
 			e.runPurge(ctx)
+		case <-expiry.C:
+			e.runExpiry(ctx)
 		}
 	}
 }

@@ -91,7 +91,7 @@ func (r *failureRow) domain() *payloom.Failure {
 const paymentCols = `id, merchant_id, livemode, amount, amount_capturable, amount_captured, amount_refunded,
 	currency, status, capture_method, customer_id, reference, description, statement_descriptor,
 	payment_method, processor, next_action, failure, metadata, created_at, updated_at, creation_key,
-	pending_action, pending_action_key, pending_amount, pending_since, version, save_payment_method`
+	pending_action, pending_action_key, pending_amount, pending_since, version, save_payment_method, expires_at, checkout`
 
 // paymentMutableCols are the columns UpdatePayment writes, in
 // paymentMutableArgs order.
@@ -99,7 +99,7 @@ var paymentMutableCols = []string{"amount", "amount_capturable", "amount_capture
 	"currency", "status", "capture_method", "customer_id", "reference", "description",
 	"statement_descriptor", "payment_method", "processor", "next_action", "failure",
 	"metadata", "updated_at", "pending_action", "pending_action_key", "pending_amount",
-	"pending_since", "save_payment_method"}
+	"pending_since", "save_payment_method", "expires_at", "checkout"}
 
 // paymentMutableArgs encodes the mutable fields in paymentMutableCols order.
 func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
@@ -112,7 +112,7 @@ func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
 	if a := p.NextAction; a != nil {
 		next = &nextActionRow{Type: a.Type, RedirectURL: a.RedirectURL}
 	}
-	return []any{p.Amount, p.AmountCapturable, p.AmountCaptured, p.AmountRefunded,
+	args := []any{p.Amount, p.AmountCapturable, p.AmountCaptured, p.AmountRefunded,
 		string(p.Currency), string(p.Status), string(p.CaptureMethod), p.CustomerID, p.Reference, p.Description,
 		p.StatementDescriptor,
 		e.json(toPaymentMethodRow(p.PaymentMethod), p.PaymentMethod == nil),
@@ -121,6 +121,7 @@ func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
 		e.json(toFailureRow(p.Failure), p.Failure == nil),
 		e.metadata(p.Metadata), e.time(p.UpdatedAt), p.PendingAction, p.PendingActionKey, p.PendingAmount,
 		e.time(p.PendingSince), p.SavePaymentMethod}
+	return append(args, checkoutArgs(e, &p.PaymentPage)...)
 }
 
 // placeholders returns "$from, $from+1, ..." for n arguments.
@@ -262,15 +263,18 @@ func (t *tx) ListStalePayments(ctx context.Context, before time.Time, limit int)
 func (t *tx) scanPayment(row rowScanner) (*payloom.Payment, error) {
 	var p payloom.Payment
 	var currency, status, capture string
-	var pm, proc, next, failure, metadata []byte
+	var pm, proc, next, failure, metadata, checkout []byte
 	var creationKey pgtype.Text
-	var created, updated, pendingSince pgtype.Timestamptz
+	var created, updated, pendingSince, expires pgtype.Timestamptz
 	err := row.Scan(&p.ID, &p.MerchantID, &p.Livemode, &p.Amount, &p.AmountCapturable, &p.AmountCaptured, &p.AmountRefunded,
 		&currency, &status, &capture, &p.CustomerID, &p.Reference, &p.Description, &p.StatementDescriptor,
 		&pm, &proc, &next, &failure, &metadata, &created, &updated, &creationKey,
-		&p.PendingAction, &p.PendingActionKey, &p.PendingAmount, &pendingSince, &p.Version, &p.SavePaymentMethod)
+		&p.PendingAction, &p.PendingActionKey, &p.PendingAmount, &pendingSince, &p.Version, &p.SavePaymentMethod, &expires, &checkout)
 	if err != nil {
 		return nil, t.dbError("payment", err)
+	}
+	if err := scanCheckout(&p, expires, checkout); err != nil {
+		return nil, scanErr("payment", err)
 	}
 	p.Object = "payment"
 	p.Currency = payloom.Currency(currency)

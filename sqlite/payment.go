@@ -88,7 +88,7 @@ func (r *failureRow) domain() *payloom.Failure {
 const paymentCols = `id, merchant_id, livemode, amount, amount_capturable, amount_captured, amount_refunded,
 	currency, status, capture_method, customer_id, reference, description, statement_descriptor,
 	payment_method, processor, next_action, failure, metadata, created_at, updated_at, creation_key,
-	pending_action, pending_action_key, pending_amount, pending_since, version, save_payment_method`
+	pending_action, pending_action_key, pending_amount, pending_since, version, save_payment_method, expires_at, checkout`
 
 // paymentMutable are the columns UpdatePayment writes, in paymentArgs order
 // after the immutable ones.
@@ -96,7 +96,7 @@ const paymentSet = `amount = ?, amount_capturable = ?, amount_captured = ?, amou
 	currency = ?, status = ?, capture_method = ?, customer_id = ?, reference = ?, description = ?,
 	statement_descriptor = ?, payment_method = ?, processor = ?, next_action = ?, failure = ?,
 	metadata = ?, updated_at = ?, pending_action = ?, pending_action_key = ?, pending_amount = ?,
-	pending_since = ?, save_payment_method = ?`
+	pending_since = ?, save_payment_method = ?, expires_at = ?, checkout = ?`
 
 // paymentMutableArgs encodes the mutable fields in paymentSet order.
 func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
@@ -109,7 +109,7 @@ func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
 	if a := p.NextAction; a != nil {
 		next = &nextActionRow{Type: a.Type, RedirectURL: a.RedirectURL}
 	}
-	return []any{p.Amount, p.AmountCapturable, p.AmountCaptured, p.AmountRefunded,
+	args := []any{p.Amount, p.AmountCapturable, p.AmountCaptured, p.AmountRefunded,
 		string(p.Currency), string(p.Status), string(p.CaptureMethod), p.CustomerID, p.Reference, p.Description,
 		p.StatementDescriptor,
 		e.json(toPaymentMethodRow(p.PaymentMethod), p.PaymentMethod == nil),
@@ -118,6 +118,7 @@ func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
 		e.json(toFailureRow(p.Failure), p.Failure == nil),
 		e.metadata(p.Metadata), e.time(p.UpdatedAt), p.PendingAction, p.PendingActionKey, p.PendingAmount,
 		e.time(p.PendingSince), p.SavePaymentMethod}
+	return append(args, checkoutArgs(e, &p.PaymentPage)...)
 }
 
 func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
@@ -132,8 +133,8 @@ func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
 		amount, amount_capturable, amount_captured, amount_refunded, currency, status, capture_method,
 		customer_id, reference, description, statement_descriptor, payment_method, processor, next_action,
 		failure, metadata, updated_at, pending_action, pending_action_key, pending_amount, pending_since,
-		save_payment_method)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		save_payment_method, expires_at, checkout)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	return err
 }
 
@@ -241,14 +242,17 @@ func (t *tx) ListStalePayments(ctx context.Context, before time.Time, limit int)
 func scanPayment(row scanner) (*payloom.Payment, error) {
 	var p payloom.Payment
 	var currency, status, capture, metadata string
-	var pm, proc, next, failure, creationKey sql.NullString
-	var created, updated, pendingSince sql.NullInt64
+	var pm, proc, next, failure, creationKey, checkout sql.NullString
+	var created, updated, pendingSince, expires sql.NullInt64
 	err := row.Scan(&p.ID, &p.MerchantID, &p.Livemode, &p.Amount, &p.AmountCapturable, &p.AmountCaptured, &p.AmountRefunded,
 		&currency, &status, &capture, &p.CustomerID, &p.Reference, &p.Description, &p.StatementDescriptor,
 		&pm, &proc, &next, &failure, &metadata, &created, &updated, &creationKey,
-		&p.PendingAction, &p.PendingActionKey, &p.PendingAmount, &pendingSince, &p.Version, &p.SavePaymentMethod)
+		&p.PendingAction, &p.PendingActionKey, &p.PendingAmount, &pendingSince, &p.Version, &p.SavePaymentMethod, &expires, &checkout)
 	if err != nil {
 		return nil, dbError("payment", err)
+	}
+	if err := scanCheckout(&p, expires, checkout); err != nil {
+		return nil, scanErr("payment", err)
 	}
 	p.Object = "payment"
 	p.Currency = payloom.Currency(currency)

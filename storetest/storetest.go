@@ -84,6 +84,9 @@ func Run(t *testing.T, open func(t *testing.T) payloom.Store) {
 		{"PaymentMethod", testPaymentMethod},
 		{"ListPaymentMethods", testListPaymentMethods},
 		{"AuditEvents", testAuditEvents},
+		{"PaymentPage", testPaymentPage},
+		{"FindPayment", testFindPayment},
+		{"ListExpiredPayments", testListExpiredPayments},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,6 +220,7 @@ func fullPayment(scope payloom.Scope, created time.Time) *payloom.Payment {
 	p.PendingAmount = 100
 	p.PendingSince = created.Add(time.Second + 3*time.Microsecond)
 	p.Version = 3
+	p.PaymentPage = fullPage(created)
 	return p
 }
 

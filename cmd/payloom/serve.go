@@ -19,6 +19,7 @@ import (
 
 	"github.com/payloom/payloom"
 	"github.com/payloom/payloom/api"
+	"github.com/payloom/payloom/api/hpp"
 	"github.com/payloom/payloom/engine"
 	"github.com/payloom/payloom/processor/sandbox"
 	"github.com/payloom/payloom/vault"
@@ -46,6 +47,13 @@ type serveConfig struct {
 	WebhookSchedule     scheduleFlag
 	WebhookLease        time.Duration
 	WebhookPollInterval time.Duration
+
+	// PublicURL is where shoppers reach the server (payment_url,
+	// receipt_url, 3-D Secure); empty means http://{the address it
+	// listens on}. ExpiryInterval paces the job that expires unpaid
+	// payments.
+	PublicURL      string
+	ExpiryInterval time.Duration
 }
 
 // faultPhases are the phases the engine reports to its FaultHook, in the
@@ -54,6 +62,7 @@ var faultPhases = []string{
 	engine.PhasePaymentCreated, engine.PhaseProcessorCalled, engine.PhasePaymentRecorded,
 	engine.PhaseActionClaimed, engine.PhaseActionCalled, engine.PhaseActionRecorded,
 	engine.PhaseRefundCreated, engine.PhaseRefundCalled, engine.PhaseRefundRecorded,
+	engine.PhasePaymentConfirmed, engine.PhaseAuthenticationRecorded,
 }
 
 func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
@@ -87,6 +96,11 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 			"(default 2x the 15s request timeout + 30s; env PAYLOOM_WEBHOOK_LEASE)")
 	f.DurationVar(&cfg.WebhookPollInterval, "webhook-poll-interval", webhook.DefaultPollInterval,
 		"how often the webhook dispatcher looks for new events and due retries (env PAYLOOM_WEBHOOK_POLL_INTERVAL)")
+	f.StringVar(&cfg.PublicURL, "public-url", "",
+		"the URL shoppers reach this server at, for payment pages, receipts and 3-D Secure, e.g. https://pay.example.com "+
+			"(default http://{the listening address}; env PAYLOOM_PUBLIC_URL)")
+	f.DurationVar(&cfg.ExpiryInterval, "expiry-interval", engine.DefaultExpiryInterval,
+		"how often unpaid payments past their expires_at are expired (env PAYLOOM_EXPIRY_INTERVAL)")
 	setEnvBindings(cmd,
 		envBinding{"addr", "PAYLOOM_ADDR"},
 		envBinding{"idempotency-lock-timeout", "PAYLOOM_IDEMPOTENCY_LOCK_TIMEOUT"},
@@ -95,6 +109,8 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 		envBinding{"webhook-retry-schedule", "PAYLOOM_WEBHOOK_RETRY_SCHEDULE"},
 		envBinding{"webhook-lease", "PAYLOOM_WEBHOOK_LEASE"},
 		envBinding{"webhook-poll-interval", "PAYLOOM_WEBHOOK_POLL_INTERVAL"},
+		envBinding{"public-url", "PAYLOOM_PUBLIC_URL"},
+		envBinding{"expiry-interval", "PAYLOOM_EXPIRY_INTERVAL"},
 	)
 	return cmd
 }
@@ -115,6 +131,12 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	}
 	if cfg.WebhookPollInterval <= 0 {
 		return errors.New("--webhook-poll-interval (PAYLOOM_WEBHOOK_POLL_INTERVAL) must be positive")
+	}
+	if cfg.ExpiryInterval <= 0 {
+		return errors.New("--expiry-interval (PAYLOOM_EXPIRY_INTERVAL) must be positive")
+	}
+	if err := checkPublicURL(cfg.PublicURL); err != nil {
+		return err
 	}
 	if cfg.CrashAfter != "" && !slices.Contains(faultPhases, cfg.CrashAfter) {
 		return fmt.Errorf("PAYLOOM_FAULT_CRASH_AFTER=%q is not a phase (want one of %s)",
@@ -155,6 +177,17 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 			"phase", cfg.CrashAfter, "known_phases", faultPhases)
 		faultHook = crashAfter(cfg.CrashAfter, logger)
 	}
+	// Listen before the engine exists: the default public URL is the
+	// address the kernel gave (with --addr host:0, the port it chose).
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	publicURL := strings.TrimRight(cfg.PublicURL, "/")
+	if publicURL == "" {
+		publicURL = defaultPublicURL(ln.Addr())
+	}
 	eng := engine.New(engine.Config{
 		Store:          st,
 		Vault:          v,
@@ -163,6 +196,8 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		LockTimeout:    cfg.LockTimeout,
 		IdempotencyTTL: cfg.IdempotencyTTL,
 		FaultHook:      faultHook,
+		PublicURL:      publicURL,
+		ExpiryInterval: cfg.ExpiryInterval,
 	})
 	// The dispatcher and the service share one configuration: the
 	// service checks URLs with the same policy the dispatcher's dialer
@@ -179,10 +214,11 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 			"lease", cfg.WebhookLease.String(), "timeout", webhook.DefaultTimeout.String())
 	}
 	dispatcher := webhook.NewDispatcher(st, whOpts)
-	handler := api.New(api.Config{
+	apiHandler := api.New(api.Config{
 		Payments:    eng,
 		Idempotency: eng,
 		Auth:        eng,
+		Checkout:    eng,
 		Vault:       v,
 		Webhooks:    webhook.NewService(st, whOpts),
 		Customers:   eng,
@@ -206,13 +242,10 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		},
 	})
 
-	// Listen before the first-start banner so that it shows the real
-	// address (with --addr host:0, the port the kernel chose).
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	url := "http://" + ln.Addr().String()
+	handler := routes(apiHandler, hpp.New(hpp.Config{
+		Checkout: eng, Auth: eng, Vault: v, PublicURL: publicURL, Logger: logger,
+		SavedCards: savedCards(eng),
+	}), sb.ChallengeHandler(logger))
 
 	if err := bootstrap(ctx, eng, m.Stdout, url, logger); err != nil {
 		ln.Close()
@@ -257,7 +290,7 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	logger.Info("listening", "addr", ln.Addr().String(), "store", st.kind, "version", version)
+	logger.Info("listening", "addr", ln.Addr().String(), "public_url", publicURL, "store", st.kind, "version", version)
 	fmt.Fprintf(m.Stdout, "payloom listening on %s\n", url)
 	if m.Ready != nil {
 		m.Ready(url)
@@ -351,4 +384,31 @@ func printBox(out io.Writer, lines []string) {
 		fmt.Fprintf(out, "| %s%s |\n", l, strings.Repeat(" ", width-len(l)))
 	}
 	fmt.Fprintln(out, border)
+}
+
+// savedCards lists, for the hosted page, the cards a payment's customer
+// saved: their summaries with the vault token each one charges.
+func savedCards(cs payloom.CustomerService) hpp.SavedCardsFunc {
+	return func(ctx context.Context, scope payloom.Scope, customerID string) ([]payloom.CardSummary, error) {
+		if !payloom.HasPrefix(customerID, payloom.PrefixCustomer) {
+			return nil, nil // a free-text customer reference has no saved cards
+		}
+		list, err := cs.ListPaymentMethods(ctx, scope, customerID, payloom.ListParams{Limit: 100})
+		if payloom.IsCode(err, payloom.CodeNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var out []payloom.CardSummary
+		for _, pm := range list.Data {
+			if pm.Card == nil || pm.CardToken == "" {
+				continue
+			}
+			c := *pm.Card
+			c.Token = pm.CardToken
+			out = append(out, c)
+		}
+		return out, nil
+	}
 }

@@ -286,6 +286,13 @@ func (r *renderer) operation(o operation) {
 			b, _ := json.MarshalIndent(plain(ex), "", "  ")
 			r.p("Example:\n\n```json\n%s\n```\n\n", b)
 		}
+		if exs := media.obj("examples"); exs != nil {
+			for _, name := range exs.keys {
+				ex := exs.obj(name)
+				b, _ := json.MarshalIndent(plain(ex.get("value")), "", "  ")
+				r.p("Example (%s):\n\n```json\n%s\n```\n\n", ex.get("summary"), b)
+			}
+		}
 	}
 
 	r.p("Responses:\n\n| Status | Body | Description |\n|---|---|---|\n")

@@ -155,6 +155,11 @@ func (p *Processor) Lookup(ctx context.Context, req *payloom.LookupRequest) (*pa
 		if err := decode(op, &r); err != nil {
 			return err
 		}
+		final, err := settled(ctx, tx, &r) // a 3-D Secure challenge answered since
+		if err != nil {
+			return err
+		}
+		r = *final
 		res := &payloom.LookupResult{Found: true, Result: r.result()}
 		if r.Captured {
 			res.Captured, res.AmountCaptured = true, op.Amount
@@ -274,6 +279,9 @@ func (p *Processor) Authorize(ctx context.Context, req *payloom.AuthorizeRequest
 			if err == nil {
 				err = decode(prev, rec)
 			}
+			if err == nil {
+				rec, err = settled(ctx, tx, rec) // a 3-D Secure challenge answered since
+			}
 			return err
 		}
 		rec = p.decide(req)
@@ -288,6 +296,9 @@ func (p *Processor) Authorize(ctx context.Context, req *payloom.AuthorizeRequest
 		}
 		if err := create(ctx, tx, op); err != nil {
 			return err
+		}
+		if rec.Status == payloom.AuthorizationRequiresAction {
+			return openChallenge(ctx, tx, op, req)
 		}
 		if rec.Status != payloom.AuthorizationApproved {
 			return nil

@@ -1,0 +1,469 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/payloom/payloom"
+)
+
+// The hosted payment page, 3-D Secure and receipts.
+//
+// A payment created without a payment method is stored in
+// requires_payment_method with the SHA-256 of a fresh page secret; the
+// secret itself appears once, in payment_url, in the creation response. The
+// shopper's card (or the merchant's, through the API) is attached by
+// ConfirmPayment, whose phase payment_confirmed moves the payment to
+// processing with a new pending attempt, in one transaction; from there the
+// attempt runs exactly as CreatePayment's does (the same resumePayment and
+// recordAuthorization). A decline sends the payment back to
+// requires_payment_method, and another confirm adds another attempt.
+//
+// A payment in requires_action waits for the shopper at the issuer. When the
+// shopper comes back, CompleteAuthentication asks the processor (Lookup,
+// keyed by the attempt ID) what the authentication decided and records it in
+// phase authentication_recorded, version-checked like every other phase.
+
+var _ payloom.CheckoutService = (*Engine)(nil)
+
+// Fault-hook phases of the hosted-page flows (see the Phase* constants).
+const (
+	PhasePaymentConfirmed       = "payment_confirmed"
+	PhaseAuthenticationRecorded = "authentication_recorded"
+)
+
+// present fills the URLs a returned payment shows: receipt_url on a captured
+// payment that has a receipt secret. It returns p (nil for nil).
+func (e *Engine) present(p *payloom.Payment) *payloom.Payment {
+	if p != nil && p.Status == payloom.PaymentStatusCaptured && p.ReceiptSecret != "" {
+		p.ReceiptURL = payloom.ReceiptPageURL(e.publicURL, p.ID, p.ReceiptSecret.Reveal())
+	}
+	return p
+}
+
+// absoluteRedirect makes a processor's relative redirect URL (the sandbox's
+// challenge page) absolute on the public URL, so that a merchant can send the
+// shopper there from anywhere.
+func (e *Engine) absoluteRedirect(res *payloom.AuthorizeResult) *payloom.AuthorizeResult {
+	if res == nil || e.publicURL == "" || !strings.HasPrefix(res.RedirectURL, "/") || strings.HasPrefix(res.RedirectURL, "//") {
+		return res
+	}
+	out := *res
+	out.RedirectURL = e.publicURL + res.RedirectURL
+	return &out
+}
+
+// newPage returns the page part of a new payment: the request's options,
+// a fresh receipt secret, and for a payment paid on the hosted page the
+// hash of its page secret and its expiry.
+func newPage(o *payloom.PageOptions, secretHash []byte, expires *time.Time) payloom.PaymentPage {
+	pg := payloom.PaymentPage{
+		ExpiresAt:      expires,
+		SuccessURL:     o.SuccessURL,
+		FailureURL:     o.FailureURL,
+		ReturnURL:      o.ReturnURL,
+		PageSecretHash: secretHash,
+		ReceiptSecret:  payloom.NewPageSecret(),
+	}
+	if len(o.LineItems) > 0 {
+		pg.LineItems = append([]payloom.LineItem(nil), o.LineItems...)
+	}
+	return pg
+}
+
+// createUnpaid is CreatePayment for a request without a payment method:
+// phase payment_created stores the payment in requires_payment_method with
+// its page, and the response carries payment_url with the new secret.
+func (e *Engine) createUnpaid(ctx context.Context, scope payloom.Scope, opKey string, req *payloom.PaymentCreate, raced bool) (*payloom.Payment, error) {
+	now := e.now()
+	expires, err := payloom.ValidatePage(req, scope.Livemode, now)
+	if err != nil {
+		return nil, err
+	}
+	secret := payloom.NewPageSecret()
+	var p *payloom.Payment
+	var created bool
+	err = e.update(ctx, "payment_created", func(tx payloom.Tx) error {
+		p, created = nil, false
+		cur, err := tx.GetPaymentByCreationKey(ctx, scope, opKey)
+		switch {
+		case err == nil:
+			p = cur // a concurrent request with the same key won
+			return nil
+		case !payloom.IsCode(err, payloom.CodeNotFound):
+			return err
+		}
+		capture := req.CaptureMethod
+		if capture == "" {
+			capture = payloom.CaptureMethodAutomatic
+		}
+		metadata := make(map[string]string, len(req.Metadata))
+		for k, v := range req.Metadata {
+			metadata[k] = v
+		}
+		p = &payloom.Payment{
+			ID:                  payloom.NewID(payloom.PrefixPayment),
+			Object:              "payment",
+			MerchantID:          scope.MerchantID,
+			Livemode:            scope.Livemode,
+			Amount:              req.Amount,
+			Currency:            req.Currency,
+			Status:              payloom.PaymentStatusRequiresPaymentMethod,
+			CaptureMethod:       capture,
+			CustomerID:          req.CustomerID,
+			Reference:           req.Reference,
+			Description:         req.Description,
+			StatementDescriptor: req.StatementDescriptor,
+			Attempts:            []*payloom.Attempt{},
+			Metadata:            metadata,
+			CreatedAt:           now,
+			UpdatedAt:           now,
+			CreationKey:         opKey,
+			PaymentPage:         newPage(&req.PageOptions, payloom.HashPageSecret(secret.Reveal()), expires),
+		}
+		if err := tx.CreatePayment(ctx, p); err != nil {
+			return err
+		}
+		created = true
+		return addEvent(ctx, tx, scope, payloom.EventPaymentCreated, p.ID, p, now)
+	})
+	if payloom.IsCode(err, payloom.CodeAlreadyExists) && !raced {
+		return e.createPayment(ctx, scope, opKey, req, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		return e.resumeUnpaid(ctx, p)
+	}
+	e.log.InfoContext(ctx, "payment created for the hosted page", "payment_id", p.ID,
+		"merchant_id", scope.MerchantID, "livemode", scope.Livemode, "amount", p.Amount,
+		"currency", p.Currency, "expires_at", p.ExpiresAt)
+	e.fault(PhasePaymentCreated)
+	p.PaymentURL = payloom.PaymentPageURL(e.publicURL, p.ID, secret.Reveal())
+	return p, nil
+}
+
+// resumeUnpaid answers a retry of the request that created a hosted-page
+// payment. The page secret was stored only as a hash, so the retry cannot
+// be given the first response's payment_url: while nobody has paid yet, the
+// secret is replaced and the new payment_url returned (the first one, which
+// its client never received, stops working). A payment already being paid
+// is returned as it is, without payment_url.
+//
+// Retries with a completed response never get here: the API replays that
+// response, payment_url included.
+func (e *Engine) resumeUnpaid(ctx context.Context, p *payloom.Payment) (*payloom.Payment, error) {
+	if p.Status != payloom.PaymentStatusRequiresPaymentMethod || len(p.Attempts) > 0 {
+		return p, nil
+	}
+	secret := payloom.NewPageSecret()
+	var out *payloom.Payment
+	err := e.update(ctx, "page_secret_rotated", func(tx payloom.Tx) error {
+		out = nil
+		cur, err := tx.GetPayment(ctx, p.Scope(), p.ID)
+		if err != nil {
+			return err
+		}
+		out = cur
+		if cur.Status != payloom.PaymentStatusRequiresPaymentMethod || len(cur.Attempts) > 0 {
+			return nil
+		}
+		cur.PageSecretHash = payloom.HashPageSecret(secret.Reveal())
+		if err := tx.UpdatePayment(ctx, cur); err != nil {
+			return err
+		}
+		cur.PaymentURL = payloom.PaymentPageURL(e.publicURL, cur.ID, secret.Reveal())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.log.InfoContext(ctx, "hosted-page payment resumed by its creation key; page secret replaced",
+		"payment_id", out.ID, "status", out.Status)
+	return out, nil
+}
+
+// ConfirmPayment implements payloom.CheckoutService.
+func (e *Engine) ConfirmPayment(ctx context.Context, scope payloom.Scope, opKey, id string, req *payloom.PaymentConfirm) (*payloom.Payment, error) {
+	if opKey == "" {
+		return nil, payloom.Errorf(payloom.CodeInternal, "engine: empty operation key")
+	}
+	const tokenParam = "payment_method[card][token]"
+	if req == nil || req.CardToken == "" {
+		return nil, payloom.FieldError(tokenParam, "payment_method[card][token] is required")
+	}
+	if req.ReturnURL != "" {
+		if err := payloom.ValidateRedirectURL("return_url", req.ReturnURL, scope.Livemode); err != nil {
+			return nil, err
+		}
+	}
+	card, err := e.vault.Card(ctx, scope, req.CardToken)
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		return nil, payloom.FieldError(tokenParam, "no such token")
+	}
+	if err != nil {
+		if payloom.ErrorCode(err) == payloom.CodeInternal {
+			e.log.ErrorContext(ctx, "vault read failed", "err", err)
+		}
+		return nil, err
+	}
+	proc, err := e.processorFor(scope)
+	if err != nil {
+		return nil, err
+	}
+
+	var p *payloom.Payment
+	var confirmed, expired bool
+	err = e.update(ctx, PhasePaymentConfirmed, func(tx payloom.Tx) error {
+		p, confirmed, expired = nil, false, false
+		cur, err := tx.GetPayment(ctx, scope, id)
+		if err != nil {
+			return err
+		}
+		now := e.now()
+		switch {
+		case cur.PendingActionKey == opKey:
+			p = cur // this very request confirmed it before: resume
+			return nil
+		case cur.Status != payloom.PaymentStatusRequiresPaymentMethod:
+			return payloom.Errorf(payloom.CodeInvalidState,
+				"payment is %s; only a payment in requires_payment_method can be confirmed", cur.Status)
+		case cur.ExpiresAt != nil && !now.Before(*cur.ExpiresAt):
+			p, expired = cur, true
+			return markExpired(ctx, tx, cur, now)
+		}
+		summary := card.Summary
+		summary.Token = card.ID
+		att := &payloom.Attempt{
+			ID:        payloom.NewID(payloom.PrefixAttempt),
+			PaymentID: cur.ID,
+			Processor: proc.Name(),
+			Status:    payloom.AttemptStatusPending,
+			CreatedAt: now,
+		}
+		cur.Status = payloom.PaymentStatusProcessing
+		cur.PaymentMethod = &payloom.PaymentMethod{Type: payloom.PaymentMethodTypeCard, Card: &summary}
+		cur.Processor, cur.Failure, cur.NextAction = nil, nil, nil
+		cur.PendingActionKey = opKey
+		if req.ReturnURL != "" {
+			cur.ReturnURL = req.ReturnURL
+		}
+		cur.UpdatedAt = now
+		if err := tx.UpdatePayment(ctx, cur); err != nil {
+			return err
+		}
+		if err := tx.CreateAttempt(ctx, att); err != nil {
+			return err
+		}
+		cur.Attempts = append(cur.Attempts, att)
+		p, confirmed = cur, true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if expired {
+		e.log.InfoContext(ctx, "payment expired", "payment_id", p.ID, "expires_at", p.ExpiresAt)
+		return nil, payloom.Errorf(payloom.CodeInvalidState, "the payment expired at %s", p.ExpiresAt.Format(time.RFC3339))
+	}
+	if confirmed {
+		e.log.InfoContext(ctx, "payment confirmed", "payment_id", p.ID,
+			"attempt_id", p.Attempts[len(p.Attempts)-1].ID, "amount", p.Amount, "currency", p.Currency)
+		e.fault(PhasePaymentConfirmed)
+	}
+	out, err := e.resumePayment(ctx, p)
+	return e.present(out), err
+}
+
+// cancelUnpaid cancels a payment in requires_payment_method inside the
+// cancel's claim transaction: no processor holds anything for it. Keeping
+// opKey as PendingActionKey makes a retry of the cancel find its work done.
+func cancelUnpaid(ctx context.Context, tx payloom.Tx, p *payloom.Payment, opKey string, now time.Time) error {
+	p.Status = payloom.PaymentStatusCanceled
+	p.PendingActionKey = opKey
+	p.UpdatedAt = now
+	if err := tx.UpdatePayment(ctx, p); err != nil {
+		return err
+	}
+	return addEvent(ctx, tx, p.Scope(), payloom.EventPaymentCanceled, p.ID, p, now)
+}
+
+// CompleteAuthentication implements payloom.CheckoutService.
+func (e *Engine) CompleteAuthentication(ctx context.Context, id string) (*payloom.Payment, error) {
+	p, err := e.findPayment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	att := authenticatingAttempt(p)
+	if att == nil {
+		return e.present(p), nil
+	}
+	scope := p.Scope()
+	proc, err := e.processorNamed(scope, att.Processor)
+	if err != nil {
+		return nil, err
+	}
+	ctx = detached(ctx)
+	pctx, cancel := context.WithTimeout(ctx, e.processorTimeout)
+	res, err := proc.Lookup(pctx, &payloom.LookupRequest{
+		IdempotencyKey: att.ID, Reference: p.ID, TransactionID: att.TransactionID,
+	})
+	cancel()
+	if err != nil || res == nil {
+		e.log.WarnContext(ctx, "processor lookup of an authentication failed", "payment_id", p.ID,
+			"attempt_id", att.ID, "processor", proc.Name(), "err", err)
+		return nil, &payloom.Error{Code: payloom.CodeUnavailable,
+			Message: "the processor did not answer; try again in a moment", Err: err}
+	}
+	if !res.Found || res.Result == nil || res.Result.Status == payloom.AuthorizationRequiresAction {
+		return e.present(p), nil // the shopper has not answered yet
+	}
+	capture := p.CaptureMethod == payloom.CaptureMethodAutomatic
+	result := e.absoluteRedirect(res.Result)
+	var out *payloom.Payment
+	var recorded bool
+	err = e.update(ctx, PhaseAuthenticationRecorded, func(tx payloom.Tx) error {
+		out, recorded = nil, false
+		cur, err := tx.GetPayment(ctx, scope, p.ID)
+		if err != nil {
+			return err
+		}
+		out = cur
+		a := authenticatingAttempt(cur)
+		if a == nil || a.ID != att.ID {
+			return nil // recorded by a concurrent request
+		}
+		now := e.now()
+		events := applyAuthorization(cur, a, proc.Name(), capture, result, now)
+		if err := e.saveCardIfAsked(ctx, tx, cur, now); err != nil {
+			return err
+		}
+		if err := tx.UpdateAttempt(ctx, a); err != nil {
+			return err
+		}
+		if err := tx.UpdatePayment(ctx, cur); err != nil {
+			return err
+		}
+		for _, typ := range events {
+			if err := addEvent(ctx, tx, scope, typ, cur.ID, cur, now); err != nil {
+				return err
+			}
+		}
+		recorded = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if recorded {
+		args := []any{"payment_id", out.ID, "attempt_id", att.ID, "status", out.Status, "processor", proc.Name()}
+		if out.Failure != nil {
+			args = append(args, "failure_code", out.Failure.Code, "decline_code", out.Failure.DeclineCode)
+		}
+		e.log.InfoContext(ctx, "authentication recorded", args...)
+		e.fault(PhaseAuthenticationRecorded)
+	}
+	return e.present(out), nil
+}
+
+// authenticatingAttempt returns the attempt a payment in requires_action
+// waits on.
+func authenticatingAttempt(p *payloom.Payment) *payloom.Attempt {
+	if p.Status != payloom.PaymentStatusRequiresAction {
+		return nil
+	}
+	for i := len(p.Attempts) - 1; i >= 0; i-- {
+		if p.Attempts[i].Status == payloom.AttemptStatusRequiresAction {
+			return p.Attempts[i]
+		}
+	}
+	return nil
+}
+
+// findPayment reads a payment by ID in any scope.
+func (e *Engine) findPayment(ctx context.Context, id string) (*payloom.Payment, error) {
+	if !payloom.HasPrefix(id, payloom.PrefixPayment) {
+		return nil, payloom.Errorf(payloom.CodeNotFound, "no such payment")
+	}
+	var p *payloom.Payment
+	err := e.view(ctx, "find_payment", func(tx payloom.Tx) error {
+		var err error
+		p, err = tx.FindPayment(ctx, id)
+		return err
+	})
+	return p, err
+}
+
+// errNoSuchPage is the one answer to a wrong payment ID, a wrong secret and
+// a secret of another payment.
+func errNoSuchPage() error { return payloom.Errorf(payloom.CodeNotFound, "no such payment page") }
+
+// PagePayment implements payloom.CheckoutService.
+func (e *Engine) PagePayment(ctx context.Context, id, secret string) (*payloom.Payment, error) {
+	p, err := e.findPayment(ctx, id)
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		return nil, errNoSuchPage()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !payloom.PageSecretMatches(p.PageSecretHash, secret) {
+		return nil, errNoSuchPage()
+	}
+	return e.present(p), nil
+}
+
+// ReceiptPayment implements payloom.CheckoutService.
+func (e *Engine) ReceiptPayment(ctx context.Context, id, secret string) (*payloom.Receipt, error) {
+	p, err := e.findPayment(ctx, id)
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		return nil, errNoSuchPage()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !payloom.SecretMatches(p.ReceiptSecret, secret) || p.Status != payloom.PaymentStatusCaptured {
+		return nil, errNoSuchPage()
+	}
+	rc := &payloom.Receipt{Payment: e.present(p), CapturedAt: p.UpdatedAt}
+	scope := p.Scope()
+	err = e.view(ctx, "receipt", func(tx payloom.Tx) error {
+		var err error
+		if rc.Merchant, err = tx.GetMerchant(ctx, scope.MerchantID); err != nil {
+			return err
+		}
+		typ := payloom.EventPaymentCaptured
+		evs, _, err := tx.ListEvents(ctx, scope, payloom.EventFilter{
+			ListParams: payloom.ListParams{Limit: 1}, Type: &typ, ObjectID: &p.ID,
+		})
+		if err != nil {
+			return err
+		}
+		if len(evs) > 0 {
+			rc.CapturedAt = evs[0].CreatedAt
+		}
+		// Refunds, newest first page by page, then oldest first.
+		f := payloom.RefundFilter{ListParams: payloom.ListParams{Limit: maxListLimit}, PaymentID: &p.ID}
+		for {
+			page, more, err := tx.ListRefunds(ctx, scope, f)
+			if err != nil {
+				return err
+			}
+			rc.Refunds = append(rc.Refunds, page...)
+			if !more || len(page) == 0 {
+				break
+			}
+			f.StartingAfter = page[len(page)-1].ID
+		}
+		for i, j := 0, len(rc.Refunds)-1; i < j; i, j = i+1, j-1 {
+			rc.Refunds[i], rc.Refunds[j] = rc.Refunds[j], rc.Refunds[i]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rc, nil
+}
