@@ -147,9 +147,14 @@ type Payment struct {
 	NextAction          *NextAction       `json:"next_action,omitempty"`
 	Attempts            []*Attempt        `json:"attempts"`
 	Failure             *Failure          `json:"failure,omitempty"`
-	Metadata            map[string]string `json:"metadata"`
-	CreatedAt           time.Time         `json:"created_at"`
-	UpdatedAt           time.Time         `json:"updated_at"`
+	// ProcessingMS is Payloom's own time on the payment, from creation to
+	// the last processor answer, less ProcessorMS, the sum of the
+	// attempts' processor calls. Both are computed, not stored.
+	ProcessingMS int64             `json:"processing_ms"`
+	ProcessorMS  int64             `json:"processor_ms"`
+	Metadata     map[string]string `json:"metadata"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
 
 	// PaymentPage: payment_url, receipt_url, expires_at, line_items and
 	// the redirect URLs (see checkout.go).
@@ -237,6 +242,9 @@ type PaymentCreate struct {
 	Description         string
 	StatementDescriptor string
 	Metadata            map[string]string
+	// Processor, if set, is the name of the processor to try first; the
+	// route supplies the fallbacks after it.
+	Processor string
 	// PageOptions apply to the hosted payment page; a request without a
 	// payment method (CardToken and PaymentMethodType empty) creates a
 	// payment in requires_payment_method to be paid there.

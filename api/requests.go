@@ -35,6 +35,7 @@ type paymentCreateBody struct {
 	Reference           *string            `json:"reference"`
 	Description         *string            `json:"description"`
 	StatementDescriptor *string            `json:"statement_descriptor"`
+	Processor           *string            `json:"processor"`
 	SavePaymentMethod   *bool              `json:"save_payment_method"`
 	Metadata            map[string]string  `json:"metadata"`
 	// The hosted page's options (checkout.go).
@@ -298,6 +299,13 @@ func decodePaymentCreate(tree any) (merchantID string, req *payloom.PaymentCreat
 	req.Reference = str(b.Reference)
 	req.Description = str(b.Description)
 	req.StatementDescriptor = str(b.StatementDescriptor)
+	if b.Processor != nil && *b.Processor == "" {
+		return "", nil, nil, payloom.FieldError("processor", "processor must not be empty")
+	}
+	if err := checkText(b.Processor, "processor", 64); err != nil {
+		return "", nil, nil, err
+	}
+	req.Processor = str(b.Processor)
 
 	if err := checkMetadata(b.Metadata); err != nil {
 		return "", nil, nil, err

@@ -36,6 +36,7 @@ const (
 // present fills the URLs a returned payment shows: receipt_url on a captured
 // payment that has a receipt secret. It returns p (nil for nil).
 func (e *Engine) present(p *payloom.Payment) *payloom.Payment {
+	setTimings(p)
 	if p != nil && p.Status == payloom.PaymentStatusCaptured && p.ReceiptSecret != "" {
 		p.ReceiptURL = payloom.ReceiptPageURL(e.publicURL, p.ID, p.ReceiptSecret.Reveal())
 	}

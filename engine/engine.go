@@ -13,6 +13,13 @@
 // point resumes from the last committed phase and the processor deduplicates
 // the call: one attempt is at most one charge.
 //
+// A card payment may be routed over several processors (routing.go): after
+// a soft decline or a failure before processing, the phase that records the
+// answer also commits the next attempt, at the next processor of the route;
+// an unknown outcome is settled only at its own processor, by Lookup or a
+// resend under the same key (reconcile.go). Circuit breakers (breaker.go)
+// keep failing processors out of routes for a while.
+//
 // A card is saved for a customer only in the transaction that records a
 // successful authorization, and key changes are audited in the transaction
 // that makes them.
@@ -102,6 +109,16 @@ type Config struct {
 	// ExpiryInterval (default 1m) paces the job that expires unpaid
 	// payments past their expires_at.
 	ExpiryInterval time.Duration
+	// Router, when set, chooses the processors of each card payment and
+	// enables fallback (see Router); MaxAttempts (default 3) bounds a
+	// payment's attempts across them.
+	Router      Router
+	MaxAttempts int
+	// BreakerFailures (default 5) consecutive errors of a processor open
+	// its circuit breaker for BreakerCoolDown (default 30s): routing skips
+	// it (see ProcessorHealth). Only routes of a Router are filtered.
+	BreakerFailures int
+	BreakerCoolDown time.Duration
 }
 
 // Engine implements the payment, idempotency and auth services.
@@ -120,6 +137,9 @@ type Engine struct {
 	node             string
 	publicURL        string
 	expiryInterval   time.Duration
+	router           Router
+	maxAttempts      int
+	breakers         *breakers
 
 	// leasesMu guards held: which job leases this engine believes it
 	// holds, to log changes and release them on shutdown.
@@ -155,6 +175,18 @@ func New(cfg Config) *Engine {
 		held:             map[string]bool{},
 		publicURL:        strings.TrimRight(cfg.PublicURL, "/"),
 		expiryInterval:   cfg.ExpiryInterval,
+		router:           cfg.Router,
+		maxAttempts:      cfg.MaxAttempts,
+		breakers:         &breakers{m: map[breakerKey]*breaker{}, failures: cfg.BreakerFailures, coolDown: cfg.BreakerCoolDown},
+	}
+	if e.breakers.failures <= 0 {
+		e.breakers.failures = DefaultBreakerFailures
+	}
+	if e.breakers.coolDown <= 0 {
+		e.breakers.coolDown = DefaultBreakerCoolDown
+	}
+	if e.maxAttempts <= 0 {
+		e.maxAttempts = DefaultMaxAttempts
 	}
 	if e.processor == nil {
 		e.processor = func(s payloom.Scope) (payloom.Processor, error) {
@@ -258,6 +290,9 @@ func (e *Engine) processorFor(scope payloom.Scope) (payloom.Processor, error) {
 // earlier phase sent work to: resuming at another processor would not be
 // deduplicated.
 func (e *Engine) processorNamed(scope payloom.Scope, name string) (payloom.Processor, error) {
+	if e.router != nil && name != "" {
+		return e.routerNamed(scope, name)
+	}
 	p, err := e.processorFor(scope)
 	if err != nil {
 		return nil, err

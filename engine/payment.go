@@ -62,10 +62,17 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	if card == nil {
 		return e.createUnpaid(ctx, scope, opKey, req, raced)
 	}
-	proc, err := e.processorFor(scope)
+	// The route is chosen before the transaction, on a draft of the
+	// payment, so that a router may look at everything the payment says.
+	draft := newPayment(scope, opKey, req, card, "", e.now())
+	route, err := e.route(scope, draft)
 	if err != nil {
 		return nil, err
 	}
+	if route, err = e.firstTry(scope, route, req.Processor); err != nil {
+		return nil, err
+	}
+	draft.Attempts[0].Processor = route[0].Name()
 
 	var p *payloom.Payment
 	var created bool
@@ -79,7 +86,7 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 		case !payloom.IsCode(err, payloom.CodeNotFound):
 			return err
 		}
-		p = newPayment(scope, opKey, req, card, proc.Name(), e.now())
+		p = draft
 		if err := tx.CreatePayment(ctx, p); err != nil {
 			return err
 		}
@@ -322,6 +329,7 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 	res, callErr := proc.Authorize(pctx, req)
 	elapsed := time.Since(start)
 	cancel()
+	e.recordCall(scope, proc.Name(), res, callErr, elapsed)
 	req.Card, card = nil, nil
 	// The CVC may serve one authorization only, whatever its outcome.
 	e.vault.ForgetCVC(scope, token)
@@ -334,11 +342,16 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 		return e.Payment(ctx, scope, p.ID)
 	}
 	res = e.absoluteRedirect(res)
-	out, err := e.recordAuthorization(ctx, scope, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed)
+	out, err := e.recordAuthorization(ctx, scope, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed, e.fallbackRoute(p, res))
 	if err != nil {
 		return nil, err
 	}
 	e.fault(PhasePaymentRecorded)
+	if next := pendingAttempt(out); next != nil && next.ID != att.ID {
+		// The answer moved the payment to another processor: send the
+		// attempt committed with it. Bounded by MaxAttempts.
+		return e.resumePayment(ctx, out)
+	}
 	return out, nil
 }
 
@@ -346,7 +359,13 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 // answer on the attempt and the payment, with its events, unless another
 // request recorded that attempt first, in which case the committed payment
 // is returned unchanged.
-func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration) (*payloom.Payment, error) {
+//
+// When the answer allows a fallback (see mayFallBack) and route has a
+// processor the payment has not tried, the same transaction records the
+// attempt's outcome only and creates the next attempt, pending, at that
+// processor: the payment stays processing and no payment.failed is sent.
+func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (*payloom.Payment, error) {
+	var fellBack *payloom.Attempt
 	var p *payloom.Payment
 	var recorded bool
 	err := e.update(ctx, "payment_recorded", func(tx payloom.Tx) error {
@@ -362,6 +381,33 @@ func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, p
 		}
 		now := e.now()
 		att.DurationMS = elapsed.Milliseconds()
+		fellBack = nil
+		if next := e.nextProcessor(p, res, route); next != nil {
+			// Only the attempt takes the answer: apply it to a copy of
+			// the payment and keep the payment processing.
+			shadow := *p
+			applyAuthorization(&shadow, att, procName, capture, res, now)
+			fellBack = &payloom.Attempt{
+				ID:        payloom.NewID(payloom.PrefixAttempt),
+				PaymentID: p.ID,
+				Processor: next.Name(),
+				Status:    payloom.AttemptStatusPending,
+				CreatedAt: now,
+			}
+			p.UpdatedAt = now
+			if err := tx.UpdateAttempt(ctx, att); err != nil {
+				return err
+			}
+			if err := tx.CreateAttempt(ctx, fellBack); err != nil {
+				return err
+			}
+			p.Attempts = append(p.Attempts, fellBack)
+			if err := tx.UpdatePayment(ctx, p); err != nil {
+				return err
+			}
+			recorded = true
+			return nil
+		}
 		events := applyAuthorization(p, att, procName, capture, res, now)
 		if err := e.saveCardIfAsked(ctx, tx, p, now); err != nil {
 			return err
@@ -372,6 +418,7 @@ func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, p
 		if err := tx.UpdatePayment(ctx, p); err != nil {
 			return err
 		}
+		setTimings(p)
 		for _, typ := range events {
 			if err := addEvent(ctx, tx, scope, typ, p.ID, p, now); err != nil {
 				return err
@@ -382,6 +429,12 @@ func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, p
 	})
 	if err != nil {
 		return nil, err
+	}
+	if recorded && fellBack != nil {
+		e.log.InfoContext(ctx, "attempt failed; falling back to the next processor", "payment_id", p.ID,
+			"attempt_id", attemptID, "processor", procName, "raw_code", res.RawCode,
+			"decline_class", res.DeclineClass, "next_attempt_id", fellBack.ID, "next_processor", fellBack.Processor)
+		return p, nil
 	}
 	if recorded {
 		args := []any{"payment_id", p.ID, "attempt_id", attemptID, "status", p.Status,

@@ -84,11 +84,7 @@ func (e *Engine) recoverStale(ctx context.Context, keep func() bool) (int, error
 func (e *Engine) recoverPayment(ctx context.Context, p *payloom.Payment) (bool, error) {
 	switch {
 	case pendingAttempt(p) != nil:
-		out, err := e.resumePayment(ctx, p)
-		if err != nil {
-			return false, err
-		}
-		return pendingAttempt(out) == nil, nil
+		return e.reconcilePending(ctx, p)
 	case p.PendingAction != "":
 		out, err := e.finishAction(ctx, p)
 		if isRefusal(err) {

@@ -90,6 +90,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.migrateCommand(&g),
 		m.webhooksCommand(),
 		m.versionCommand(),
+		m.simulatorCommand(),
 	)
 	return root
 }

@@ -54,6 +54,12 @@ type serveConfig struct {
 	// payments.
 	PublicURL      string
 	ExpiryInterval time.Duration
+
+	// TestRoute routes test-mode payments over several processors with
+	// fallback (see parseTestRoute); MaxAttempts bounds a payment's
+	// attempts across them.
+	TestRoute   string
+	MaxAttempts int
 }
 
 // faultPhases are the phases the engine reports to its FaultHook, in the
@@ -101,7 +107,14 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 			"(default http://{the listening address}; env PAYLOOM_PUBLIC_URL)")
 	f.DurationVar(&cfg.ExpiryInterval, "expiry-interval", engine.DefaultExpiryInterval,
 		"how often unpaid payments past their expires_at are expired (env PAYLOOM_EXPIRY_INTERVAL)")
+	f.StringVar(&cfg.TestRoute, "test-route", "",
+		"test-mode processors to route payments to, in fallback order: comma-separated \"sandbox\" or "+
+			"name=http://host:port of a `payloom simulator` (default: the sandbox alone; env PAYLOOM_TEST_ROUTE)")
+	f.IntVar(&cfg.MaxAttempts, "max-attempts", engine.DefaultMaxAttempts,
+		"most processor attempts of one payment when a route falls back (env PAYLOOM_MAX_ATTEMPTS)")
 	setEnvBindings(cmd,
+		envBinding{"test-route", "PAYLOOM_TEST_ROUTE"},
+		envBinding{"max-attempts", "PAYLOOM_MAX_ATTEMPTS"},
 		envBinding{"addr", "PAYLOOM_ADDR"},
 		envBinding{"idempotency-lock-timeout", "PAYLOOM_IDEMPOTENCY_LOCK_TIMEOUT"},
 		envBinding{"idempotency-ttl", "PAYLOOM_IDEMPOTENCY_TTL"},
@@ -171,6 +184,16 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	v := vault.New(st, keys, vault.Options{Logger: logger})
 	sb := sandbox.New(st, sandbox.Options{Latency: cfg.SandboxLatency})
 
+	testRoute, err := parseTestRoute(cfg.TestRoute, sb, engine.DefaultProcessorTimeout)
+	if err != nil {
+		return err
+	}
+	var router engine.Router
+	if testRoute != nil {
+		router = engine.StaticRouter{Test: testRoute}
+		logger.Info("test-mode payments are routed", "route", cfg.TestRoute, "max_attempts", cfg.MaxAttempts)
+	}
+
 	var faultHook func(string)
 	if cfg.CrashAfter != "" {
 		logger.Warn("fault injection enabled: the process kills itself after this phase (test hook)",
@@ -198,6 +221,8 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		FaultHook:      faultHook,
 		PublicURL:      publicURL,
 		ExpiryInterval: cfg.ExpiryInterval,
+		Router:         router,
+		MaxAttempts:    cfg.MaxAttempts,
 	})
 	// The dispatcher and the service share one configuration: the
 	// service checks URLs with the same policy the dispatcher's dialer

@@ -1,0 +1,228 @@
+package engine
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/payloom/payloom"
+)
+
+// DefaultMaxAttempts bounds the attempts of one payment across processors.
+const DefaultMaxAttempts = 3
+
+// Router chooses the processors of a payment. Config.Router, when set,
+// replaces Config.Processor for card payments created through the API.
+//
+// Route is asked when a payment is created and again each time an attempt
+// ends in a soft decline or a failure before sending: the next attempt goes
+// to the first processor of the route that the payment has not tried yet,
+// so the route need not be stable between calls (a circuit breaker may drop
+// a processor from it) but a weighted split must draw from the payment's ID,
+// not at random, so that it is the same draw each time. The decision is
+// committed with the outcome that prompted it, so a crash neither loses nor
+// repeats it.
+//
+// ProcessorNamed returns the scope's processor of that name: work already
+// sent to a processor (a pending attempt, a capture, a refund) only ever
+// goes back to the same one. Names must be unique within a scope.
+type Router interface {
+	Route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Processor, error)
+	ProcessorNamed(scope payloom.Scope, name string) (payloom.Processor, error)
+}
+
+// route returns the processors to try for p, in order, dropping those that
+// cannot take it (currency, manual capture). Without a Router it is the
+// scope's one processor, whatever it declares, as before routing existed.
+func (e *Engine) route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Processor, error) {
+	if e.router == nil {
+		proc, err := e.processorFor(scope)
+		if err != nil {
+			return nil, err
+		}
+		return []payloom.Processor{proc}, nil
+	}
+	procs, err := e.router.Route(scope, p)
+	var out []payloom.Processor
+	for _, proc := range procs {
+		if proc != nil && canTake(proc.Capabilities(), p) {
+			out = append(out, proc)
+		}
+	}
+	if len(out) > 0 {
+		out = e.allowed(scope, out)
+	}
+	if err != nil || len(out) == 0 {
+		return nil, &payloom.Error{
+			Code:    payloom.CodeInvalidState,
+			Message: "no processor is configured for this payment in " + scope.Mode() + " mode",
+			Err:     err,
+		}
+	}
+	return out, nil
+}
+
+// canTake reports whether a processor declaring c can authorize p.
+func canTake(c payloom.Capabilities, p *payloom.Payment) bool {
+	if c.Currencies != nil && !slices.Contains(c.Currencies, p.Currency) {
+		return false
+	}
+	if c.PaymentMethods != nil && !slices.Contains(c.PaymentMethods, payloom.PaymentMethodTypeCard) {
+		return false
+	}
+	return p.CaptureMethod != payloom.CaptureMethodManual || c.ManualCapture
+}
+
+// mayFallBack reports whether an answer proves that no authorization exists
+// and that another processor may approve: a soft decline, or a failure
+// before processing. A hard decline, a requested authentication and (not
+// reaching here) an unknown outcome never move the payment elsewhere.
+func mayFallBack(res *payloom.AuthorizeResult) bool {
+	switch res.Status {
+	case payloom.AuthorizationDeclined:
+		return res.DeclineClass == payloom.DeclineSoft
+	case payloom.AuthorizationFailed:
+		return true
+	}
+	return false
+}
+
+// nextProcessor returns the processor of p's next attempt after the
+// current one ended with res, or nil when the payment ends here.
+func (e *Engine) nextProcessor(p *payloom.Payment, res *payloom.AuthorizeResult, route []payloom.Processor) payloom.Processor {
+	if !mayFallBack(res) || len(p.Attempts) >= e.maxAttempts {
+		return nil
+	}
+	for _, proc := range route {
+		tried := slices.ContainsFunc(p.Attempts, func(a *payloom.Attempt) bool { return a.Processor == proc.Name() })
+		if !tried {
+			return proc
+		}
+	}
+	return nil
+}
+
+// fallbackRoute computes, before the transaction that records an answer,
+// the route its fallback decision may use: nil when no fallback can follow.
+// Errors of the router are logged and end the payment where it is rather
+// than leave it pending.
+func (e *Engine) fallbackRoute(p *payloom.Payment, res *payloom.AuthorizeResult) []payloom.Processor {
+	if e.router == nil || res == nil || !mayFallBack(res) || len(p.Attempts) >= e.maxAttempts {
+		return nil
+	}
+	route, err := e.route(p.Scope(), p)
+	if err != nil {
+		return nil
+	}
+	return route
+}
+
+// errNoRouter marks a name lookup without a router.
+var errNoRouter = errors.New("engine: no router")
+
+func (e *Engine) routerNamed(scope payloom.Scope, name string) (payloom.Processor, error) {
+	if e.router == nil {
+		return nil, errNoRouter
+	}
+	proc, err := e.router.ProcessorNamed(scope, name)
+	if err != nil || proc == nil {
+		// Work the mode's default processor took (the hosted page's
+		// confirm goes there) resumes there.
+		if def, derr := e.processor(scope); derr == nil && def != nil && def.Name() == name {
+			return def, nil
+		}
+	}
+	if err != nil || proc == nil {
+		return nil, &payloom.Error{
+			Code:    payloom.CodeUnavailable,
+			Message: "the processor this operation was sent to is not configured",
+			Err:     errors.Join(err, errors.New("engine: no processor named "+name)),
+		}
+	}
+	return proc, nil
+}
+
+// setTimings fills in the payment's processor_ms (the sum of its attempts'
+// processor calls) and processing_ms (the time from creation to the last
+// answer, less the processor's time: Payloom's own).
+func setTimings(p *payloom.Payment) {
+	if p == nil {
+		return
+	}
+	var proc int64
+	var last int64 = -1
+	for _, a := range p.Attempts {
+		proc += a.DurationMS
+		if a.CompletedAt != nil {
+			if d := a.CompletedAt.Sub(p.CreatedAt).Milliseconds(); d > last {
+				last = d
+			}
+		}
+	}
+	p.ProcessorMS = proc
+	p.ProcessingMS = 0
+	if last > proc {
+		p.ProcessingMS = last - proc
+	}
+}
+
+// StaticRouter routes every payment of a mode to the same processors, in
+// order: Test in test mode, Live in live mode. It stands for a merchant's
+// routing rules where there are none (one route per mode for every
+// merchant) and in tests.
+type StaticRouter struct {
+	Test, Live []payloom.Processor
+}
+
+var _ Router = StaticRouter{}
+
+func (r StaticRouter) list(scope payloom.Scope) []payloom.Processor {
+	if scope.Livemode {
+		return r.Live
+	}
+	return r.Test
+}
+
+// Route implements Router.
+func (r StaticRouter) Route(scope payloom.Scope, _ *payloom.Payment) ([]payloom.Processor, error) {
+	l := r.list(scope)
+	if len(l) == 0 {
+		return nil, errors.New("engine: no processor in the " + scope.Mode() + " route")
+	}
+	return l, nil
+}
+
+// ProcessorNamed implements Router.
+func (r StaticRouter) ProcessorNamed(scope payloom.Scope, name string) (payloom.Processor, error) {
+	for _, p := range r.list(scope) {
+		if p.Name() == name {
+			return p, nil
+		}
+	}
+	return nil, errors.New("engine: no processor named " + name + " in the " + scope.Mode() + " route")
+}
+
+// firstTry puts the processor the request named first in the route (the
+// rest keep their order), or refuses an unknown name. A named processor
+// outside the route is still tried first; its breaker is not consulted:
+// the merchant asked for it.
+func (e *Engine) firstTry(scope payloom.Scope, route []payloom.Processor, name string) ([]payloom.Processor, error) {
+	if name == "" {
+		return route, nil
+	}
+	var first payloom.Processor
+	if i := slices.IndexFunc(route, func(p payloom.Processor) bool { return p.Name() == name }); i >= 0 {
+		first = route[i]
+	} else if e.router != nil {
+		first, _ = e.routerNamed(scope, name)
+	}
+	if first == nil {
+		return nil, &payloom.Error{Code: payloom.CodeValidation, Param: "processor", Message: "no processor named " + name + " is configured for " + scope.Mode() + " mode"}
+	}
+	out := []payloom.Processor{first}
+	for _, p := range route {
+		if p.Name() != name {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
