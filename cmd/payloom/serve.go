@@ -54,6 +54,11 @@ type serveConfig struct {
 	// payments.
 	PublicURL      string
 	ExpiryInterval time.Duration
+
+	// PprofAddr, if set, serves net/http/pprof on its own listener; it
+	// must be a loopback address (profiles reveal internals, and a CPU
+	// profile costs CPU).
+	PprofAddr string
 }
 
 // faultPhases are the phases the engine reports to its FaultHook, in the
@@ -101,8 +106,11 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 			"(default http://{the listening address}; env PAYLOOM_PUBLIC_URL)")
 	f.DurationVar(&cfg.ExpiryInterval, "expiry-interval", engine.DefaultExpiryInterval,
 		"how often unpaid payments past their expires_at are expired (env PAYLOOM_EXPIRY_INTERVAL)")
+	f.StringVar(&cfg.PprofAddr, "pprof-addr", "",
+		"serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default (env PAYLOOM_PPROF_ADDR)")
 	setEnvBindings(cmd,
 		envBinding{"addr", "PAYLOOM_ADDR"},
+		envBinding{"pprof-addr", "PAYLOOM_PPROF_ADDR"},
 		envBinding{"idempotency-lock-timeout", "PAYLOOM_IDEMPOTENCY_LOCK_TIMEOUT"},
 		envBinding{"idempotency-ttl", "PAYLOOM_IDEMPOTENCY_TTL"},
 		envBinding{"sandbox-latency", "PAYLOOM_SANDBOX_LATENCY"},
@@ -135,6 +143,11 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	if cfg.ExpiryInterval <= 0 {
 		return errors.New("--expiry-interval (PAYLOOM_EXPIRY_INTERVAL) must be positive")
 	}
+	if cfg.PprofAddr != "" {
+		if err := checkLoopback(cfg.PprofAddr); err != nil {
+			return fmt.Errorf("--pprof-addr (PAYLOOM_PPROF_ADDR): %w", err)
+		}
+	}
 	if err := checkPublicURL(cfg.PublicURL); err != nil {
 		return err
 	}
@@ -163,6 +176,7 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	logDurability(ctx, st, logger)
 
 	keys, err := vault.LoadKeyring(cfg.DataDir, m.getenv)
 	if err != nil {
@@ -286,6 +300,15 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		stopBackground()
 		wg.Wait()
 	}()
+
+	if cfg.PprofAddr != "" {
+		_, stopPprof, err := startPprof(cfg.PprofAddr, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopPprof()
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
