@@ -67,7 +67,7 @@ func scanCheckout(p *payloom.Payment, expires sql.NullInt64, checkout sql.NullSt
 }
 
 func (t *tx) FindPayment(ctx context.Context, id string) (*payloom.Payment, error) {
-	p, err := scanPayment(t.tx.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE id = ?`, id))
+	p, err := scanPayment(t.tx.QueryRowContext(t.c(ctx), `SELECT `+paymentCols+` FROM payments WHERE id = ?`, id))
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (t *tx) ListExpiredPayments(ctx context.Context, now time.Time, limit int) 
 	if cutoff == nil || limit <= 0 {
 		return []*payloom.Payment{}, nil
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+paymentCols+` FROM payments INDEXED BY payments_expiring
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+paymentCols+` FROM payments INDEXED BY payments_expiring
 		WHERE status = 'requires_payment_method' AND expires_at IS NOT NULL AND expires_at <= ?
 		ORDER BY expires_at, id LIMIT ?`, cutoff, limit)
 	if err != nil {

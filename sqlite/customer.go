@@ -25,7 +25,7 @@ func (t *tx) CreateCustomer(ctx context.Context, c *payloom.Customer) error {
 }
 
 func (t *tx) GetCustomer(ctx context.Context, scope payloom.Scope, id string) (*payloom.Customer, error) {
-	return scanCustomer(t.tx.QueryRowContext(ctx,
+	return scanCustomer(t.tx.QueryRowContext(t.c(ctx),
 		`SELECT `+customerCols+` FROM customers WHERE id = ? AND merchant_id = ? AND livemode = ?`,
 		id, scope.MerchantID, scope.Livemode))
 }
@@ -34,7 +34,7 @@ func (t *tx) GetCustomerByCreationKey(ctx context.Context, scope payloom.Scope, 
 	if key == "" {
 		return nil, notFound("customer")
 	}
-	return scanCustomer(t.tx.QueryRowContext(ctx,
+	return scanCustomer(t.tx.QueryRowContext(t.c(ctx),
 		`SELECT `+customerCols+` FROM customers WHERE merchant_id = ? AND livemode = ? AND creation_key = ?`,
 		scope.MerchantID, scope.Livemode, key))
 }
@@ -127,13 +127,13 @@ func cardOf(m *payloom.SavedPaymentMethod) *payloom.CardSummary {
 }
 
 func (t *tx) GetPaymentMethod(ctx context.Context, scope payloom.Scope, id string) (*payloom.SavedPaymentMethod, error) {
-	return scanPaymentMethod(t.tx.QueryRowContext(ctx,
+	return scanPaymentMethod(t.tx.QueryRowContext(t.c(ctx),
 		`SELECT `+paymentMethodCols+` FROM payment_methods WHERE id = ? AND merchant_id = ? AND livemode = ?`,
 		id, scope.MerchantID, scope.Livemode))
 }
 
 func (t *tx) GetPaymentMethodByFingerprint(ctx context.Context, scope payloom.Scope, customerID, fingerprint string) (*payloom.SavedPaymentMethod, error) {
-	return scanPaymentMethod(t.tx.QueryRowContext(ctx,
+	return scanPaymentMethod(t.tx.QueryRowContext(t.c(ctx),
 		`SELECT `+paymentMethodCols+` FROM payment_methods
 		WHERE merchant_id = ? AND livemode = ? AND customer_id = ? AND fingerprint = ?`,
 		scope.MerchantID, scope.Livemode, customerID, fingerprint))

@@ -22,7 +22,7 @@ func (t *tx) CreateEvent(ctx context.Context, ev *payloom.Event) error {
 }
 
 func (t *tx) GetEvent(ctx context.Context, scope payloom.Scope, id string) (*payloom.Event, error) {
-	return scanEvent(t.tx.QueryRowContext(ctx,
+	return scanEvent(t.tx.QueryRowContext(t.c(ctx),
 		`SELECT `+eventCols+` FROM events WHERE id = ? AND merchant_id = ? AND livemode = ?`,
 		id, scope.MerchantID, scope.Livemode))
 }

@@ -27,7 +27,7 @@ func (t *tx) CreateIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 }
 
 func (t *tx) GetIdempotencyKey(ctx context.Context, scope payloom.Scope, key string) (*payloom.IdempotencyKey, error) {
-	row := t.tx.QueryRowContext(ctx, `SELECT `+idempotencyCols+` FROM idempotency_keys
+	row := t.tx.QueryRowContext(t.c(ctx), `SELECT `+idempotencyCols+` FROM idempotency_keys
 		WHERE merchant_id = ? AND livemode = ? AND key = ?`, scope.MerchantID, scope.Livemode, key)
 	var k payloom.IdempotencyKey
 	var locked, completed, created sql.NullInt64

@@ -223,3 +223,12 @@ func TestTimeEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestDurability: what the server logs at start is what the connection uses.
+func TestDurability(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "p.db"), defaultBusyTimeout)
+	jm, sync, err := s.Durability(context.Background())
+	if err != nil || jm != "wal" || sync != "full" {
+		t.Errorf("Durability() = %q, %q, %v; want \"wal\", \"full\", nil", jm, sync, err)
+	}
+}

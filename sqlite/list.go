@@ -73,7 +73,7 @@ func listWhere[T any](ctx context.Context, t *tx, kind, table, cols string, p pa
 	args = append(args, limit+1)
 	q := `SELECT ` + cols + ` FROM ` + table + ` WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY id ` + order + ` LIMIT ?`
-	rows, err := t.tx.QueryContext(ctx, q, args...)
+	rows, err := t.tx.QueryContext(t.c(ctx), q, args...)
 	if err != nil {
 		return nil, false, dbError(kind, err)
 	}

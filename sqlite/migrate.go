@@ -76,6 +76,8 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // newer binary has migrated further.
 func (s *Store) Migrate(ctx context.Context) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
+		// Statements of a write batch must not be interrupted (see tx.c).
+		ctx := context.WithoutCancel(ctx)
 		if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}

@@ -139,7 +139,7 @@ func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
 }
 
 func (t *tx) GetPayment(ctx context.Context, scope payloom.Scope, id string) (*payloom.Payment, error) {
-	p, err := scanPayment(t.tx.QueryRowContext(ctx,
+	p, err := scanPayment(t.tx.QueryRowContext(t.c(ctx),
 		`SELECT `+paymentCols+` FROM payments WHERE id = ? AND merchant_id = ? AND livemode = ?`,
 		id, scope.MerchantID, scope.Livemode))
 	if err != nil {
@@ -152,7 +152,7 @@ func (t *tx) GetPaymentByCreationKey(ctx context.Context, scope payloom.Scope, k
 	if key == "" {
 		return nil, notFound("payment")
 	}
-	p, err := scanPayment(t.tx.QueryRowContext(ctx,
+	p, err := scanPayment(t.tx.QueryRowContext(t.c(ctx),
 		`SELECT `+paymentCols+` FROM payments WHERE merchant_id = ? AND livemode = ? AND creation_key = ?`,
 		scope.MerchantID, scope.Livemode, key))
 	if err != nil {
@@ -191,7 +191,7 @@ func (t *tx) versionChecked(ctx context.Context, kind, table string, res sql.Res
 		return nil
 	}
 	var one int
-	err = t.tx.QueryRowContext(ctx, `SELECT 1 FROM `+table+` WHERE id = ? AND merchant_id = ? AND livemode = ?`,
+	err = t.tx.QueryRowContext(t.c(ctx), `SELECT 1 FROM `+table+` WHERE id = ? AND merchant_id = ? AND livemode = ?`,
 		id, merchantID, livemode).Scan(&one)
 	if err != nil {
 		return dbError(kind, err)
@@ -224,7 +224,7 @@ func (t *tx) ListStalePayments(ctx context.Context, before time.Time, limit int)
 	}
 	// INDEXED BY pins each branch to its partial index: without
 	// statistics the planner may otherwise scan whole tables.
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE id IN (
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+paymentCols+` FROM payments WHERE id IN (
 			SELECT payment_id FROM attempts INDEXED BY attempts_pending WHERE status = 'pending' AND created_at < ?1
 			UNION
 			SELECT id FROM payments INDEXED BY payments_pending_action WHERE pending_action <> '' AND pending_since < ?1)
@@ -338,11 +338,11 @@ func (t *tx) fillAttempts(ctx context.Context, ps []*payloom.Payment) error {
 	var rows *sql.Rows
 	var err error
 	if len(ps) == 1 {
-		rows, err = t.tx.QueryContext(ctx, `SELECT `+attemptCols+` FROM attempts WHERE payment_id = ?
+		rows, err = t.tx.QueryContext(t.c(ctx), `SELECT `+attemptCols+` FROM attempts WHERE payment_id = ?
 			ORDER BY created_at, id`, ids[0])
 	} else {
 		idsJSON, _ := json.Marshal(ids) // strings always marshal
-		rows, err = t.tx.QueryContext(ctx, `SELECT `+attemptCols+` FROM attempts
+		rows, err = t.tx.QueryContext(t.c(ctx), `SELECT `+attemptCols+` FROM attempts
 			WHERE payment_id IN (SELECT value FROM json_each(?)) ORDER BY payment_id, created_at, id`, string(idsJSON))
 	}
 	if err != nil {

@@ -25,7 +25,7 @@ func (t *tx) CreateRefund(ctx context.Context, r *payloom.Refund) error {
 }
 
 func (t *tx) GetRefund(ctx context.Context, scope payloom.Scope, id string) (*payloom.Refund, error) {
-	return scanRefund(t.tx.QueryRowContext(ctx,
+	return scanRefund(t.tx.QueryRowContext(t.c(ctx),
 		`SELECT `+refundCols+` FROM refunds WHERE id = ? AND merchant_id = ? AND livemode = ?`,
 		id, scope.MerchantID, scope.Livemode))
 }
@@ -34,7 +34,7 @@ func (t *tx) GetRefundByCreationKey(ctx context.Context, scope payloom.Scope, ke
 	if key == "" {
 		return nil, notFound("refund")
 	}
-	return scanRefund(t.tx.QueryRowContext(ctx,
+	return scanRefund(t.tx.QueryRowContext(t.c(ctx),
 		`SELECT `+refundCols+` FROM refunds WHERE merchant_id = ? AND livemode = ? AND creation_key = ?`,
 		scope.MerchantID, scope.Livemode, key))
 }
@@ -79,7 +79,7 @@ func (t *tx) ListStaleRefunds(ctx context.Context, before time.Time, limit int) 
 	if cutoff == nil || limit <= 0 {
 		return []*payloom.Refund{}, nil
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+refundCols+` FROM refunds
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+refundCols+` FROM refunds
 		WHERE status = 'pending' AND created_at < ? ORDER BY created_at, id LIMIT ?`, cutoff, limit)
 	if err != nil {
 		return nil, dbError("refund", err)

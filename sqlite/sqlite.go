@@ -5,7 +5,9 @@
 // is on disk. Writes go through one dedicated connection that opens every
 // transaction with BEGIN IMMEDIATE: writers queue for the file's write lock
 // up front instead of deadlocking on a read-to-write upgrade. Reads use a
-// separate query-only pool and never wait for writers. Several processes may
+// separate query-only pool and never wait for writers. Concurrent Updates
+// are grouped into one transaction and one fsync (group commit), each
+// caller's work inside its own savepoint. Several processes may
 // open the same file (the CLI writes while the server runs): SQLite's file
 // locks and a busy timeout serialize them, and Update retries a transaction
 // that still found the file busy.
@@ -21,10 +23,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -51,12 +54,24 @@ const (
 type Store struct {
 	path string
 	// wdb holds the single write connection; Update waits for it, which
-	// serializes writers within the process.
+	// serializes writers within the process; concurrent Updates share one
+	// transaction and one fsync (group commit, writer.go).
 	wdb *sql.DB
 	// rdb is the read-only pool for View, Ping and MigrationsCurrent.
 	rdb *sql.DB
 	// onBusy, if set (by tests), is called before a busy retry.
 	onBusy func(attempt int)
+
+	// Group commit (writer.go): callers of write queue in wqueue; while
+	// writing is true one writer goroutine drains it, batch by batch.
+	wmu     sync.Mutex
+	wqueue  []*writeReq
+	writing bool
+	// commits counts COMMITs of the write path, for tests.
+	commits atomic.Int64
+	// beforeCommit, if set (by tests), runs before each COMMIT; an error
+	// fails the batch as a failed COMMIT would.
+	beforeCommit func() error
 }
 
 // Open opens (creating if needed, with mode 0600) the SQLite file at path.
@@ -137,13 +152,30 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Update runs fn in a write transaction and commits it when fn returns nil.
-// fn's own error is returned as is, after rollback. fn may run more than
-// once when the file stays locked by another process; it must not call
-// Update itself (the write connection is held until fn returns).
+// Update runs fn in a write transaction and commits it when fn returns nil;
+// a nil return means the commit is on disk. fn's own error is returned as
+// is, and none of fn's writes are kept.
+//
+// Concurrent Updates are grouped (group commit, see writer.go): one
+// transaction runs several callers' fns one after the other, each inside
+// its own SAVEPOINT, and one COMMIT (one fsync) makes them all durable. A fn
+// sees the writes of the fns before it in the same group: the group is
+// serializable in queue order. A fn's error or panic undoes only its own
+// savepoint; a failed COMMIT fails every caller of the group. fn may run
+// more than once (whole group retried when another process holds the file
+// busy), so it must have no effect outside the transaction.
+//
+// ctx is checked before fn runs: a caller whose ctx ends while it is queued
+// gets ctx's error and fn never runs. Once fn has started, the group's
+// statements no longer follow ctx (an interrupt would abort the whole
+// shared transaction); Update then waits for the group's outcome.
+//
+// fn must not call Update itself: the inner call queues behind the group
+// its caller is part of and waits until its own ctx ends (as before group
+// commit, when it waited for the one write connection).
 func (s *Store) Update(ctx context.Context, fn func(tx payloom.Tx) error) error {
 	return s.write(ctx, func(sqlTx *sql.Tx) error {
-		return fn(&tx{tx: sqlTx})
+		return fn(&tx{tx: sqlTx, detach: true})
 	})
 }
 
@@ -156,50 +188,6 @@ func (s *Store) View(ctx context.Context, fn func(tx payloom.Tx) error) error {
 	}
 	defer sqlTx.Rollback()
 	return fn(&tx{tx: sqlTx})
-}
-
-// write runs fn in a BEGIN IMMEDIATE transaction on the write connection,
-// retrying a bounded number of times while the file is busy.
-func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	for attempt := 0; ; attempt++ {
-		err := s.writeOnce(ctx, fn)
-		if err == nil || !isBusy(err) || attempt >= busyRetries || ctx.Err() != nil {
-			return err
-		}
-		if s.onBusy != nil {
-			s.onBusy(attempt)
-		}
-		// Another process held the lock for a whole busy timeout; back
-		// off a little, with jitter so that waiters do not march in step.
-		d := time.Duration(10+rand.IntN(40)) * time.Millisecond << attempt
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-			return err
-		}
-	}
-}
-
-func (s *Store) writeOnce(ctx context.Context, fn func(*sql.Tx) error) (err error) {
-	sqlTx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	committed := false
-	defer func() {
-		// Covers fn's error and a panic in fn alike.
-		if !committed {
-			sqlTx.Rollback()
-		}
-	}()
-	if err := fn(sqlTx); err != nil {
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	committed = true
-	return nil
 }
 
 // isBusy reports whether err is SQLite's "file locked by someone else".
@@ -239,4 +227,23 @@ func dbError(kind string, err error) error {
 
 func notFound(kind string) error {
 	return &payloom.Error{Code: payloom.CodeNotFound, Message: "no such " + kind}
+}
+
+// Durability reports the write connection's effective journal_mode and
+// synchronous setting (e.g. "wal", "full"), as SQLite reads them back: the
+// facts behind "a nil Update is on disk", for the server to log at start.
+func (s *Store) Durability(ctx context.Context) (journalMode, synchronous string, err error) {
+	var sync int
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&journalMode); err != nil {
+		return "", "", fmt.Errorf("sqlite: journal_mode: %w", err)
+	}
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return "", "", fmt.Errorf("sqlite: synchronous: %w", err)
+	}
+	names := map[int]string{0: "off", 1: "normal", 2: "full", 3: "extra"}
+	synchronous, ok := names[sync]
+	if !ok {
+		synchronous = fmt.Sprint(sync)
+	}
+	return journalMode, synchronous, nil
 }

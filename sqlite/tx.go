@@ -13,12 +13,26 @@ import (
 // form.
 type tx struct {
 	tx *sql.Tx
+	// detach is set inside Update: statements then ignore the caller's
+	// cancellation. The driver answers a canceled context with
+	// sqlite3_interrupt, which can roll back the whole transaction, and
+	// in a group commit that transaction holds other callers' work too.
+	// (It also saves the driver a goroutine per statement.)
+	detach bool
+}
+
+// c returns the context for one statement of fn's transaction.
+func (t *tx) c(ctx context.Context) context.Context {
+	if t.detach {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 var _ payloom.Tx = (*tx)(nil)
 
 func (t *tx) exec(ctx context.Context, kind, q string, args ...any) (sql.Result, error) {
-	res, err := t.tx.ExecContext(ctx, q, args...)
+	res, err := t.tx.ExecContext(t.c(ctx), q, args...)
 	if err != nil {
 		return nil, dbError(kind, err)
 	}
@@ -74,7 +88,7 @@ func (t *tx) CreateMerchant(ctx context.Context, m *payloom.Merchant) error {
 }
 
 func (t *tx) GetMerchant(ctx context.Context, id string) (*payloom.Merchant, error) {
-	row := t.tx.QueryRowContext(ctx, `SELECT `+merchantCols+` FROM merchants WHERE id = ?`, id)
+	row := t.tx.QueryRowContext(t.c(ctx), `SELECT `+merchantCols+` FROM merchants WHERE id = ?`, id)
 	var m payloom.Merchant
 	var created sql.NullInt64
 	if err := row.Scan(&m.ID, &m.Name, &m.MinAmount, &m.MaxAmount, &m.IdempotencyKeyOptional, &created); err != nil {
@@ -92,7 +106,7 @@ func (t *tx) UpdateMerchant(ctx context.Context, m *payloom.Merchant) error {
 
 func (t *tx) CountMerchants(ctx context.Context) (int, error) {
 	var n int
-	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM merchants`).Scan(&n); err != nil {
+	if err := t.tx.QueryRowContext(t.c(ctx), `SELECT count(*) FROM merchants`).Scan(&n); err != nil {
 		return 0, dbError("merchant", err)
 	}
 	return n, nil
@@ -114,11 +128,11 @@ func (t *tx) CreateAPIKey(ctx context.Context, k *payloom.APIKey) error {
 }
 
 func (t *tx) GetAPIKey(ctx context.Context, id string) (*payloom.APIKey, error) {
-	return scanAPIKey(t.tx.QueryRowContext(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE id = ?`, id))
+	return scanAPIKey(t.tx.QueryRowContext(t.c(ctx), `SELECT `+apiKeyCols+` FROM api_keys WHERE id = ?`, id))
 }
 
 func (t *tx) GetAPIKeyByLookup(ctx context.Context, lookup string) (*payloom.APIKey, error) {
-	return scanAPIKey(t.tx.QueryRowContext(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE lookup = ?`, lookup))
+	return scanAPIKey(t.tx.QueryRowContext(t.c(ctx), `SELECT `+apiKeyCols+` FROM api_keys WHERE lookup = ?`, lookup))
 }
 
 func scanAPIKey(row scanner) (*payloom.APIKey, error) {
@@ -164,7 +178,7 @@ func (t *tx) CreateCard(ctx context.Context, c *payloom.Card) error {
 }
 
 func (t *tx) GetCard(ctx context.Context, scope payloom.Scope, id string) (*payloom.Card, error) {
-	row := t.tx.QueryRowContext(ctx, `SELECT `+cardCols+` FROM cards WHERE id = ? AND merchant_id = ? AND livemode = ?`,
+	row := t.tx.QueryRowContext(t.c(ctx), `SELECT `+cardCols+` FROM cards WHERE id = ? AND merchant_id = ? AND livemode = ?`,
 		id, scope.MerchantID, scope.Livemode)
 	var c payloom.Card
 	s := &c.Summary
@@ -195,7 +209,7 @@ func (t *tx) CreateSandboxOperation(ctx context.Context, op *payloom.SandboxOper
 }
 
 func (t *tx) GetSandboxOperation(ctx context.Context, key string) (*payloom.SandboxOperation, error) {
-	row := t.tx.QueryRowContext(ctx,
+	row := t.tx.QueryRowContext(t.c(ctx),
 		`SELECT key, kind, transaction_id, amount, currency, result, created_at FROM sandbox_operations WHERE key = ?`, key)
 	var op payloom.SandboxOperation
 	var currency string
@@ -213,9 +227,9 @@ func (t *tx) CountSandboxOperations(ctx context.Context, kind, transactionID str
 	var n int
 	var err error
 	if transactionID == "" {
-		err = t.tx.QueryRowContext(ctx, `SELECT count(*) FROM sandbox_operations WHERE kind = ?`, kind).Scan(&n)
+		err = t.tx.QueryRowContext(t.c(ctx), `SELECT count(*) FROM sandbox_operations WHERE kind = ?`, kind).Scan(&n)
 	} else {
-		err = t.tx.QueryRowContext(ctx, `SELECT count(*) FROM sandbox_operations WHERE kind = ? AND transaction_id = ?`,
+		err = t.tx.QueryRowContext(t.c(ctx), `SELECT count(*) FROM sandbox_operations WHERE kind = ? AND transaction_id = ?`,
 			kind, transactionID).Scan(&n)
 	}
 	if err != nil {

@@ -36,11 +36,11 @@ func (t *tx) CreateVaultKEK(ctx context.Context, k *payloom.VaultKEK) error {
 }
 
 func (t *tx) GetVaultKEK(ctx context.Context, id string) (*payloom.VaultKEK, error) {
-	return scanVaultKEK(t.tx.QueryRowContext(ctx, `SELECT `+vaultKEKCols+` FROM vault_keks WHERE id = ?`, id))
+	return scanVaultKEK(t.tx.QueryRowContext(t.c(ctx), `SELECT `+vaultKEKCols+` FROM vault_keks WHERE id = ?`, id))
 }
 
 func (t *tx) ListVaultKEKs(ctx context.Context) ([]*payloom.VaultKEK, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+vaultKEKCols+` FROM vault_keks ORDER BY created_at, id`)
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+vaultKEKCols+` FROM vault_keks ORDER BY created_at, id`)
 	if err != nil {
 		return nil, dbError("vault KEK", err)
 	}
@@ -124,7 +124,7 @@ const vaultDEKCols = `id, merchant_id, kek_id, wrapped, version, created_at, upd
 // checkPrimary returns CodeConflict unless kekID names the primary KEK.
 func (t *tx) checkPrimary(ctx context.Context, kekID string) error {
 	var primary bool
-	err := t.tx.QueryRowContext(ctx, `SELECT is_primary FROM vault_keks WHERE id = ?`, kekID).Scan(&primary)
+	err := t.tx.QueryRowContext(t.c(ctx), `SELECT is_primary FROM vault_keks WHERE id = ?`, kekID).Scan(&primary)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return dbError("vault KEK", err)
 	}
@@ -152,11 +152,11 @@ func (t *tx) CreateVaultDEK(ctx context.Context, d *payloom.VaultDEK) error {
 }
 
 func (t *tx) GetVaultDEK(ctx context.Context, id string) (*payloom.VaultDEK, error) {
-	return scanVaultDEK(t.tx.QueryRowContext(ctx, `SELECT `+vaultDEKCols+` FROM vault_deks WHERE id = ?`, id))
+	return scanVaultDEK(t.tx.QueryRowContext(t.c(ctx), `SELECT `+vaultDEKCols+` FROM vault_deks WHERE id = ?`, id))
 }
 
 func (t *tx) GetVaultDEKByMerchant(ctx context.Context, merchantID string) (*payloom.VaultDEK, error) {
-	return scanVaultDEK(t.tx.QueryRowContext(ctx, `SELECT `+vaultDEKCols+` FROM vault_deks WHERE merchant_id = ?`, merchantID))
+	return scanVaultDEK(t.tx.QueryRowContext(t.c(ctx), `SELECT `+vaultDEKCols+` FROM vault_deks WHERE merchant_id = ?`, merchantID))
 }
 
 func scanVaultDEK(row scanner) (*payloom.VaultDEK, error) {
@@ -203,7 +203,7 @@ func (t *tx) changedOne(ctx context.Context, res sql.Result, kind, existsQuery s
 		return nil
 	}
 	var one int
-	if err := t.tx.QueryRowContext(ctx, existsQuery, args...).Scan(&one); err != nil {
+	if err := t.tx.QueryRowContext(t.c(ctx), existsQuery, args...).Scan(&one); err != nil {
 		return dbError(kind, err)
 	}
 	return &payloom.Error{Code: payloom.CodeConflict, Message: kind + " was changed concurrently"}
@@ -213,7 +213,7 @@ func (t *tx) ListVaultDEKsNotWrappedBy(ctx context.Context, kekID string, limit 
 	if limit <= 0 {
 		return nil, errors.New("sqlite: ListVaultDEKsNotWrappedBy needs a positive limit")
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+vaultDEKCols+` FROM vault_deks WHERE kek_id <> ? ORDER BY id LIMIT ?`, kekID, limit)
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+vaultDEKCols+` FROM vault_deks WHERE kek_id <> ? ORDER BY id LIMIT ?`, kekID, limit)
 	if err != nil {
 		return nil, dbError("vault DEK", err)
 	}
@@ -233,7 +233,7 @@ func (t *tx) ListVaultDEKsNotWrappedBy(ctx context.Context, kekID string, limit 
 }
 
 func (t *tx) CountVaultDEKs(ctx context.Context) (map[string]int, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT kek_id, count(*) FROM vault_deks GROUP BY kek_id`)
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT kek_id, count(*) FROM vault_deks GROUP BY kek_id`)
 	if err != nil {
 		return nil, dbError("vault DEK", err)
 	}
@@ -255,7 +255,7 @@ func (t *tx) CountVaultDEKs(ctx context.Context) (map[string]int, error) {
 
 func (t *tx) countVaultDEKsOf(ctx context.Context, kekID string) (int, error) {
 	var n int
-	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM vault_deks WHERE kek_id = ?`, kekID).Scan(&n); err != nil {
+	if err := t.tx.QueryRowContext(t.c(ctx), `SELECT count(*) FROM vault_deks WHERE kek_id = ?`, kekID).Scan(&n); err != nil {
 		return 0, dbError("vault DEK", err)
 	}
 	return n, nil
@@ -267,7 +267,7 @@ func (t *tx) ListCardsByKeyID(ctx context.Context, keyID string, limit int) ([]*
 	if limit <= 0 {
 		return nil, errors.New("sqlite: ListCardsByKeyID needs a positive limit")
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+cardCols+` FROM cards WHERE key_id = ? ORDER BY id LIMIT ?`, keyID, limit)
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+cardCols+` FROM cards WHERE key_id = ? ORDER BY id LIMIT ?`, keyID, limit)
 	if err != nil {
 		return nil, dbError("card", err)
 	}
@@ -288,7 +288,7 @@ func (t *tx) ListCardsByKeyID(ctx context.Context, keyID string, limit int) ([]*
 
 func (t *tx) CountCardsByKeyID(ctx context.Context, keyID string) (int, error) {
 	var n int
-	if err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM cards WHERE key_id = ?`, keyID).Scan(&n); err != nil {
+	if err := t.tx.QueryRowContext(t.c(ctx), `SELECT count(*) FROM cards WHERE key_id = ?`, keyID).Scan(&n); err != nil {
 		return 0, dbError("card", err)
 	}
 	return n, nil

@@ -47,7 +47,7 @@ func (t *tx) CreateWebhookEndpoint(ctx context.Context, we *payloom.WebhookEndpo
 }
 
 func (t *tx) GetWebhookEndpoint(ctx context.Context, scope payloom.Scope, id string) (*payloom.WebhookEndpoint, error) {
-	return scanWebhookEndpoint(t.tx.QueryRowContext(ctx, `SELECT `+webhookEndpointCols+` FROM webhook_endpoints
+	return scanWebhookEndpoint(t.tx.QueryRowContext(t.c(ctx), `SELECT `+webhookEndpointCols+` FROM webhook_endpoints
 		WHERE id = ? AND merchant_id = ? AND livemode = ?`, id, scope.MerchantID, scope.Livemode))
 }
 
@@ -80,7 +80,7 @@ func (t *tx) ListWebhookEndpoints(ctx context.Context, scope payloom.Scope, p pa
 }
 
 func (t *tx) ListEnabledWebhookEndpoints(ctx context.Context, scope payloom.Scope) ([]*payloom.WebhookEndpoint, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+webhookEndpointCols+` FROM webhook_endpoints
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+webhookEndpointCols+` FROM webhook_endpoints
 		WHERE merchant_id = ? AND livemode = ? AND enabled = 1 ORDER BY id`, scope.MerchantID, scope.Livemode)
 	if err != nil {
 		return nil, dbError("webhook endpoint", err)
@@ -117,7 +117,7 @@ func (t *tx) ListUndispatchedEvents(ctx context.Context, limit int) ([]*payloom.
 	if limit <= 0 {
 		return []*payloom.Event{}, nil
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+eventCols+` FROM events INDEXED BY events_undispatched
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+eventCols+` FROM events INDEXED BY events_undispatched
 		WHERE dispatched_at IS NULL ORDER BY id LIMIT ?`, limit)
 	if err != nil {
 		return nil, dbError("event", err)
@@ -162,7 +162,7 @@ func (t *tx) CreateWebhookDelivery(ctx context.Context, d *payloom.WebhookDelive
 }
 
 func (t *tx) GetWebhookDelivery(ctx context.Context, scope payloom.Scope, id string) (*payloom.WebhookDelivery, error) {
-	return scanWebhookDelivery(t.tx.QueryRowContext(ctx, `SELECT `+webhookDeliveryCols+` FROM webhook_deliveries
+	return scanWebhookDelivery(t.tx.QueryRowContext(t.c(ctx), `SELECT `+webhookDeliveryCols+` FROM webhook_deliveries
 		WHERE id = ? AND merchant_id = ? AND livemode = ?`, id, scope.MerchantID, scope.Livemode))
 }
 
@@ -197,7 +197,7 @@ func (t *tx) ClaimWebhookDeliveries(ctx context.Context, now time.Time, owner st
 	if limit <= 0 {
 		return []*payloom.WebhookDelivery{}, nil
 	}
-	rows, err := t.tx.QueryContext(ctx, `UPDATE webhook_deliveries
+	rows, err := t.tx.QueryContext(t.c(ctx), `UPDATE webhook_deliveries
 		SET lease_owner = ?1, lease_until = ?2, version = version + 1, updated_at = ?3
 		WHERE id IN (SELECT id FROM webhook_deliveries INDEXED BY webhook_deliveries_due
 			WHERE status = 'pending' AND next_attempt_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3)
@@ -216,7 +216,7 @@ func (t *tx) ClaimWebhookDeliveries(ctx context.Context, now time.Time, owner st
 }
 
 func (t *tx) ListWebhookDeliveries(ctx context.Context, scope payloom.Scope, eventID string) ([]*payloom.WebhookDelivery, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+webhookDeliveryCols+` FROM webhook_deliveries
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+webhookDeliveryCols+` FROM webhook_deliveries
 		WHERE merchant_id = ? AND livemode = ? AND event_id = ? ORDER BY id`, scope.MerchantID, scope.Livemode, eventID)
 	if err != nil {
 		return nil, dbError("webhook delivery", err)
@@ -269,7 +269,7 @@ func (t *tx) CreateWebhookAttempt(ctx context.Context, a *payloom.WebhookAttempt
 }
 
 func (t *tx) ListWebhookAttempts(ctx context.Context, scope payloom.Scope, eventID string) ([]*payloom.WebhookAttempt, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+webhookAttemptCols+` FROM webhook_attempts
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+webhookAttemptCols+` FROM webhook_attempts
 		WHERE merchant_id = ? AND livemode = ? AND event_id = ? ORDER BY at, id`, scope.MerchantID, scope.Livemode, eventID)
 	if err != nil {
 		return nil, dbError("webhook attempt", err)

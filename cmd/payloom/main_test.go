@@ -265,6 +265,9 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		{"latency env", map[string]string{"PAYLOOM_SANDBOX_LATENCY": "-1s"}, nil, "sandbox-latency"},
 		{"fault phase", map[string]string{"PAYLOOM_FAULT_CRASH_AFTER": "lunch"}, nil, "PAYLOOM_FAULT_CRASH_AFTER"},
 		{"address", nil, []string{"--addr", "127.0.0.1:99999"}, "listen"},
+		{"pprof on all interfaces", nil, []string{"--pprof-addr", "0.0.0.0:6060"}, "loopback"},
+		{"pprof public env", map[string]string{"PAYLOOM_PPROF_ADDR": "10.1.2.3:6060"}, nil, "loopback"},
+		{"pprof no port", nil, []string{"--pprof-addr", "127.0.0.1"}, "pprof-addr"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

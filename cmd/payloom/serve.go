@@ -60,6 +60,10 @@ type serveConfig struct {
 	// attempts across them.
 	TestRoute   string
 	MaxAttempts int
+	// PprofAddr, if set, serves net/http/pprof on its own listener; it
+	// must be a loopback address (profiles reveal internals, and a CPU
+	// profile costs CPU).
+	PprofAddr string
 }
 
 // faultPhases are the phases the engine reports to its FaultHook, in the
@@ -112,10 +116,13 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 			"name=http://host:port of a `payloom simulator` (default: the sandbox alone; env PAYLOOM_TEST_ROUTE)")
 	f.IntVar(&cfg.MaxAttempts, "max-attempts", engine.DefaultMaxAttempts,
 		"most processor attempts of one payment when a route falls back (env PAYLOOM_MAX_ATTEMPTS)")
+	f.StringVar(&cfg.PprofAddr, "pprof-addr", "",
+		"serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default (env PAYLOOM_PPROF_ADDR)")
 	setEnvBindings(cmd,
 		envBinding{"test-route", "PAYLOOM_TEST_ROUTE"},
 		envBinding{"max-attempts", "PAYLOOM_MAX_ATTEMPTS"},
 		envBinding{"addr", "PAYLOOM_ADDR"},
+		envBinding{"pprof-addr", "PAYLOOM_PPROF_ADDR"},
 		envBinding{"idempotency-lock-timeout", "PAYLOOM_IDEMPOTENCY_LOCK_TIMEOUT"},
 		envBinding{"idempotency-ttl", "PAYLOOM_IDEMPOTENCY_TTL"},
 		envBinding{"sandbox-latency", "PAYLOOM_SANDBOX_LATENCY"},
@@ -148,6 +155,11 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	if cfg.ExpiryInterval <= 0 {
 		return errors.New("--expiry-interval (PAYLOOM_EXPIRY_INTERVAL) must be positive")
 	}
+	if cfg.PprofAddr != "" {
+		if err := checkLoopback(cfg.PprofAddr); err != nil {
+			return fmt.Errorf("--pprof-addr (PAYLOOM_PPROF_ADDR): %w", err)
+		}
+	}
 	if err := checkPublicURL(cfg.PublicURL); err != nil {
 		return err
 	}
@@ -176,6 +188,7 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	logDurability(ctx, st, logger)
 
 	keys, err := vault.LoadKeyring(cfg.DataDir, m.getenv)
 	if err != nil {
@@ -311,6 +324,15 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		stopBackground()
 		wg.Wait()
 	}()
+
+	if cfg.PprofAddr != "" {
+		_, stopPprof, err := startPprof(cfg.PprofAddr, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopPprof()
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -738,7 +738,8 @@ func render(r *run, history []string) string {
 	b.WriteString("\n")
 	b.WriteString("With `journal_mode=wal` and `synchronous=FULL`, SQLite fsyncs the WAL at every commit, so a\n" +
 		"committed transaction survives a power cut; Payloom answers only after its last commit of the\n" +
-		"request. PostgreSQL with `fsync=on` and `synchronous_commit=on` flushes the WAL at every commit.\n\n")
+		"request. Group commit changes how many requests one commit carries, not when a request is\n" +
+		"answered: each caller is answered after the COMMIT (and fsync) that holds its writes. PostgreSQL with `fsync=on` and `synchronous_commit=on` flushes the WAL at every commit.\n\n")
 
 	if r.profile != "" {
 		b.WriteString("## CPU profile of the server (latest run)\n\n")
