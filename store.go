@@ -15,6 +15,13 @@ import (
 // effects outside the transaction. View runs fn in a read-only transaction
 // and may run concurrently with other Views and an Update.
 //
+// An implementation may run the fns of concurrent Updates in one database
+// transaction, in queue order, each isolated by a savepoint (the sqlite
+// store does, to share one fsync): a fn then sees the committed effects of
+// the fns before it, its error undoes only its own writes, and nil is still
+// returned only once the shared commit is durable. Calling Update from
+// inside an Update's fn is not allowed.
+//
 // Inside an Update, every Get* method that reads a row the transaction may
 // then update locks that row until commit (SELECT ... FOR UPDATE on
 // PostgreSQL; SQLite write transactions are exclusive).
