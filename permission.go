@@ -16,6 +16,13 @@ const (
 	PermissionCustomersWrite Permission = "customers:write"
 	PermissionWebhooksRead   Permission = "webhooks:read"
 	PermissionWebhooksWrite  Permission = "webhooks:write"
+	// Processor accounts and routing rules: where a merchant's payments
+	// go. Neither is in the default set, so that keys made before they
+	// existed (which hold the default set of their time) and a shop
+	// backend's keys never gain the power to redirect payments; the
+	// bootstrap key has them (see BootstrapPermissions).
+	PermissionProcessorsRead  Permission = "processors:read"
+	PermissionProcessorsWrite Permission = "processors:write"
 	// PermissionRawCardData lets a key send card numbers in a payment
 	// request (PCI DSS scope for the merchant); not in the default set.
 	PermissionRawCardData Permission = "raw_card_data"
@@ -29,19 +36,28 @@ var Permissions = []Permission{
 	PermissionPaymentsRead, PermissionPaymentsWrite, PermissionRefundsWrite,
 	PermissionCustomersRead, PermissionCustomersWrite,
 	PermissionWebhooksRead, PermissionWebhooksWrite,
+	PermissionProcessorsRead, PermissionProcessorsWrite,
 	PermissionRawCardData, PermissionAuditRead,
 }
 
 // DefaultPermissions returns what a key gets unless told otherwise: every
-// permission except raw_card_data and audit:read.
+// permission except raw_card_data, audit:read and processors:*.
 func DefaultPermissions() []Permission {
 	var out []Permission
 	for _, p := range Permissions {
-		if p != PermissionRawCardData && p != PermissionAuditRead {
+		if p != PermissionRawCardData && p != PermissionAuditRead &&
+			p != PermissionProcessorsRead && p != PermissionProcessorsWrite {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// BootstrapPermissions are those of the key made with the first merchant
+// (the operator's test-mode key): the default set and processors:*, so
+// that a fresh install can configure its processors.
+func BootstrapPermissions() []Permission {
+	return NormalizePermissions(append(DefaultPermissions(), PermissionProcessorsRead, PermissionProcessorsWrite))
 }
 
 // Valid reports whether p is a known permission.

@@ -156,6 +156,10 @@ type Tx interface {
 	// The hosted payment page's lookups (checkout.go).
 	CheckoutTx
 
+	// Processor accounts (processoraccount.go).
+	ProcessorAccountTx
+	RoutingTx
+
 	// Leases let background jobs run on every node yet do each job once:
 	// a node works on the job named name only while it holds the job's
 	// lease, and a dead node's lease expires.

@@ -2,7 +2,7 @@
 // requests by API key, checks the permission each route declares in the
 // route table (auditing refusals), resolves the tenant scope (merchant and
 // mode), decodes and validates request bodies strictly, makes every write
-// (POST, PATCH, DELETE) safe to retry with an Idempotency-Key, calls the
+// (POST, PUT, PATCH, DELETE) safe to retry with an Idempotency-Key, calls the
 // engine and the webhook service through the root package's service
 // interfaces, and renders objects and errors as JSON. The API is
 // described by api/openapi.json (OpenAPI 3.1), which OpenAPI returns and
@@ -56,6 +56,9 @@ type Config struct {
 	Webhooks    payloom.WebhookService
 	Customers   payloom.CustomerService
 	Audit       payloom.AuditService
+	// Processors serves /v1/processor_accounts and /v1/routing; nil
+	// answers them 503.
+	Processors payloom.ProcessorAccountService
 	// Checkout serves POST /v1/payments/{id}/confirm. Nil means Payments,
 	// if it implements payloom.CheckoutService (the engine does).
 	Checkout payloom.CheckoutService
@@ -84,7 +87,7 @@ type Route struct {
 	OperationID string
 	// Auth says the route needs an API key; tenant-scoped routes all do.
 	Auth bool
-	// Write says the route changes state (POST, PATCH, DELETE): it takes a
+	// Write says the route changes state (POST, PUT, PATCH, DELETE): it takes a
 	// JSON body (which may be empty) and an optional Idempotency-Key.
 	Write bool
 	// Permission is what the API key needs for the route (every route
@@ -119,18 +122,19 @@ func Routes() []Route {
 }
 
 type server struct {
-	payments payloom.PaymentService
-	idem     payloom.IdempotencyService
-	auth     payloom.AuthService
-	vault    payloom.Vault
-	webhooks payloom.WebhookService
-	cust     payloom.CustomerService
-	audit    payloom.AuditService
-	checkout payloom.CheckoutService
-	notify   func()
-	log      *slog.Logger
-	clock    payloom.Clock
-	ready    func(ctx context.Context) error
+	payments   payloom.PaymentService
+	idem       payloom.IdempotencyService
+	auth       payloom.AuthService
+	vault      payloom.Vault
+	webhooks   payloom.WebhookService
+	cust       payloom.CustomerService
+	audit      payloom.AuditService
+	checkout   payloom.CheckoutService
+	processors payloom.ProcessorAccountService
+	notify     func()
+	log        *slog.Logger
+	clock      payloom.Clock
+	ready      func(ctx context.Context) error
 }
 
 // New returns the API's HTTP handler.
@@ -142,7 +146,7 @@ func New(cfg Config) http.Handler {
 	s := &server{
 		payments: cfg.Payments, idem: cfg.Idempotency, auth: cfg.Auth, vault: cfg.Vault,
 		webhooks: cfg.Webhooks, cust: cfg.Customers, audit: cfg.Audit,
-		notify: cfg.Notify, log: cfg.Logger, clock: cfg.Clock, ready: cfg.Ready,
+		notify: cfg.Notify, log: cfg.Logger, clock: cfg.Clock, ready: cfg.Ready, processors: cfg.Processors,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -198,6 +202,8 @@ func (s *server) routes() []route {
 		hookRead  = payloom.PermissionWebhooksRead
 		hookWrite = payloom.PermissionWebhooksWrite
 		audRead   = payloom.PermissionAuditRead
+		procRead  = payloom.PermissionProcessorsRead
+		procWrite = payloom.PermissionProcessorsWrite
 	)
 	listQuery := []string{"limit", "starting_after", "ending_before", "created[gte]", "created[lte]"}
 	return []route{
@@ -257,6 +263,22 @@ func (s *server) routes() []route {
 			write: s.deleteWebhookEndpoint},
 		{Route: Route{Method: "POST", Pattern: "/v1/webhook_endpoints/{id}/rotate_secret", OperationID: "rotateWebhookEndpointSecret", Auth: true, Write: true, Permission: hookWrite},
 			write: s.rotateWebhookSecret},
+		{Route: Route{Method: "POST", Pattern: "/v1/processor_accounts", OperationID: "createProcessorAccount", Auth: true, Write: true, Permission: procWrite},
+			write: s.createProcessorAccount},
+		{Route: Route{Method: "GET", Pattern: "/v1/processor_accounts", OperationID: "listProcessorAccounts", Auth: true, Permission: procRead},
+			read: s.listProcessorAccounts},
+		{Route: Route{Method: "GET", Pattern: "/v1/processor_accounts/{id}", OperationID: "retrieveProcessorAccount", Auth: true, Permission: procRead},
+			read: s.retrieveProcessorAccount},
+		{Route: Route{Method: "PATCH", Pattern: "/v1/processor_accounts/{id}", OperationID: "updateProcessorAccount", Auth: true, Write: true, Permission: procWrite},
+			write: s.updateProcessorAccount},
+		{Route: Route{Method: "DELETE", Pattern: "/v1/processor_accounts/{id}", OperationID: "deleteProcessorAccount", Auth: true, Write: true, Permission: procWrite},
+			write: s.deleteProcessorAccount},
+		{Route: Route{Method: "GET", Pattern: "/v1/processor_accounts/{id}/health", OperationID: "retrieveProcessorAccountHealth", Auth: true, Permission: procRead},
+			read: s.processorAccountHealth},
+		{Route: Route{Method: "GET", Pattern: "/v1/routing", OperationID: "retrieveRouting", Auth: true, Permission: procRead},
+			read: s.retrieveRouting},
+		{Route: Route{Method: "PUT", Pattern: "/v1/routing", OperationID: "updateRouting", Auth: true, Write: true, Permission: procWrite},
+			write: s.putRouting},
 		{Route: Route{Method: "GET", Pattern: "/v1/audit_events", OperationID: "listAuditEvents", Auth: true, Permission: audRead},
 			read: s.listAuditEvents, query: append(slices.Clone(listQuery), "action")},
 		{Route: Route{Method: "GET", Pattern: "/v1/openapi.json", OperationID: "getOpenAPI"},

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/accounts"
 	"github.com/payloom/payloom/engine"
 	"github.com/payloom/payloom/internal/canary"
 	"github.com/payloom/payloom/processor/sandbox"
@@ -62,6 +63,8 @@ type harness struct {
 	// (nil unless PAYLOOM_CANARY_DIR is set).
 	canary *canary.Recorder
 	db     *sql.DB // see rawDB
+	// processors is the processor-account service.
+	processors *accounts.Service
 }
 
 type harnessOptions struct {
@@ -115,9 +118,10 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		payments = opts.payments(h.eng)
 	}
 	h.webhooks = webhook.NewService(st, webhook.Options{Logger: logger})
+	h.processors = accounts.New(st, v, accounts.Options{Sandbox: proc, Health: h.eng.ProcessorHealth, Logger: logger})
 	srv := httptest.NewServer(New(Config{
 		Payments: payments, Idempotency: h.eng, Auth: h.eng, Vault: v, Webhooks: h.webhooks,
-		Customers: h.eng, Audit: h.eng,
+		Customers: h.eng, Audit: h.eng, Processors: h.processors,
 		Notify: func() { h.notified.Add(1) }, Logger: logger, Ready: opts.ready,
 	}))
 	t.Cleanup(srv.Close)

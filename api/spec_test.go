@@ -310,6 +310,10 @@ func TestSpecRequestBodiesMatchDecoders(t *testing.T) {
 		"MerchantOnlyRequest":          merchantOnlyBody{},
 		"CustomerCreateRequest":        customerBody{},
 		"CustomerUpdateRequest":        customerBody{},
+
+		"ProcessorAccountCreateRequest": processorAccountCreateBody{},
+		"ProcessorAccountUpdateRequest": processorAccountUpdateBody{},
+		"RoutingUpdateRequest":          routingPutBody{},
 	}
 	schemas := v.doc["components"].(map[string]any)["schemas"].(map[string]any)
 	for name, body := range bodies {

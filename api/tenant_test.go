@@ -38,6 +38,11 @@ func newTenant(h *harness, name string) *tenant {
 	ep := h.do(req{method: "POST", path: "/v1/webhook_endpoints", key: key,
 		body: `{"url": "http://127.0.0.1:9/hooks", "enabled_events": ["*"]}`})
 	wantStatus(h.t, ep, 200)
+	pa := h.do(req{method: "POST", path: "/v1/processor_accounts", key: key,
+		body: `{"name": "acq-` + strings.ToLower(name) + `", "connector": "simulator", "credentials": {"base_url": "http://127.0.0.1:9"}}`})
+	wantStatus(h.t, pa, 200)
+	wantStatus(h.t, h.do(req{method: "PUT", path: "/v1/routing", key: key,
+		body: `{"rules": [{"conditions": {"currency": "EUR"}, "processors": ["` + pa.str("id") + `"]}]}`}), 200)
 	evs := h.do(req{method: "GET", path: "/v1/events?object_id=" + authorized.str("id"), key: key})
 	wantStatus(h.t, evs, 200)
 	// An audit event of the merchant: a denied request.
@@ -50,6 +55,7 @@ func newTenant(h *harness, name string) *tenant {
 	tn.ids["payment_methods"] = authorized.str("payment_method", "id")
 	tn.ids["events"] = evs.json["data"].([]any)[0].(map[string]any)["id"].(string)
 	tn.ids["webhook_endpoints"] = ep.str("id")
+	tn.ids["processor_accounts"] = pa.str("id")
 	tn.captured = captured.str("id")
 	tn.token = h.token(key, cardApprove)
 	for kind, id := range tn.ids {
@@ -144,6 +150,8 @@ var tenantWriteBodies = map[string]string{
 	"PATCH /v1/webhook_endpoints/{id}":              `{"url": "http://127.0.0.1:9/stolen", "enabled": false}`,
 	"DELETE /v1/webhook_endpoints/{id}":             ``,
 	"POST /v1/webhook_endpoints/{id}/rotate_secret": ``,
+	"PATCH /v1/processor_accounts/{id}":             `{"enabled": false, "credentials": {"base_url": "http://127.0.0.1:9/stolen"}}`,
+	"DELETE /v1/processor_accounts/{id}":            ``,
 }
 
 // TestTenantIsolation walks the router's own table: for every route with
@@ -200,12 +208,14 @@ func TestTenantIsolation(t *testing.T) {
 	// Lists: B sees its own objects and none of A's, also when a filter
 	// names A's objects.
 	lists := map[string][]string{ // pattern -> queries; "" lists everything
-		"/v1/payments":          {"", "?status=authorized"},
-		"/v1/refunds":           {"", "?payment_id=" + a.captured},
-		"/v1/customers":         {"", "?email=" + url.QueryEscape(a.email), "?reference=" + a.reference},
-		"/v1/events":            {"", "?object_id=" + a.ids["payments"]},
-		"/v1/webhook_endpoints": {""},
-		"/v1/audit_events":      {""},
+		"/v1/payments":           {"", "?status=authorized"},
+		"/v1/refunds":            {"", "?payment_id=" + a.captured},
+		"/v1/customers":          {"", "?email=" + url.QueryEscape(a.email), "?reference=" + a.reference},
+		"/v1/events":             {"", "?object_id=" + a.ids["payments"]},
+		"/v1/webhook_endpoints":  {""},
+		"/v1/audit_events":       {""},
+		"/v1/processor_accounts": {""},
+		"/v1/routing":            {""},
 	}
 	for _, rt := range Routes() {
 		if !rt.Auth || rt.Write || strings.Contains(rt.Pattern, "{id}") {
@@ -223,6 +233,13 @@ func TestTenantIsolation(t *testing.T) {
 				if strings.Contains(string(r.body), id) {
 					t.Errorf("GET %s%s with B's key shows A's %s", rt.Pattern, q, id)
 				}
+			}
+			if rt.Pattern == "/v1/routing" {
+				// Not a list: B's own rules, naming B's account.
+				if !strings.Contains(string(r.body), b.ids["processor_accounts"]) {
+					t.Errorf("GET /v1/routing with B's key = %s; want B's rules", r.body)
+				}
+				continue
 			}
 			if q == "" && len(r.json["data"].([]any)) == 0 {
 				t.Errorf("GET %s with B's key is empty; want B's own objects", rt.Pattern)
@@ -249,10 +266,16 @@ func TestTenantIsolation(t *testing.T) {
 			`{"amount": 100, "currency": "usd", "payment_method": {"type": "card", "card": {"token": "` + a.token + `"}}}`,
 			`{"merchant_id": "` + a.merchant + `", "amount": 100, "currency": "usd", "payment_method": {"type": "card", "card": {"token": "` + b.token + `"}}}`,
 		},
-		"/v1/refunds":           {`{"payment_id": "` + a.captured + `"}`},
-		"/v1/tokens":            {`{"merchant_id": "` + a.merchant + `", "card": {"number": "` + cardApprove + `", "exp_month": 12, "exp_year": ` + expYear + `}}`},
-		"/v1/customers":         {`{"merchant_id": "` + a.merchant + `", "name": "x"}`},
-		"/v1/webhook_endpoints": {`{"merchant_id": "` + a.merchant + `", "url": "http://127.0.0.1:9/x", "enabled_events": ["*"]}`},
+		"/v1/refunds":            {`{"payment_id": "` + a.captured + `"}`},
+		"/v1/tokens":             {`{"merchant_id": "` + a.merchant + `", "card": {"number": "` + cardApprove + `", "exp_month": 12, "exp_year": ` + expYear + `}}`},
+		"/v1/customers":          {`{"merchant_id": "` + a.merchant + `", "name": "x"}`},
+		"/v1/webhook_endpoints":  {`{"merchant_id": "` + a.merchant + `", "url": "http://127.0.0.1:9/x", "enabled_events": ["*"]}`},
+		"/v1/processor_accounts": {`{"merchant_id": "` + a.merchant + `", "name": "x", "connector": "simulator", "credentials": {"base_url": "http://127.0.0.1:9"}}`},
+		"/v1/routing": {
+			`{"rules": [{"processors": ["` + a.ids["processor_accounts"] + `"]}]}`,
+			`{"rules": [{"processors": ["` + b.ids["processor_accounts"] + `", "` + a.ids["processor_accounts"] + `"]}]}`,
+			`{"merchant_id": "` + a.merchant + `", "rules": []}`,
+		},
 	}
 	for _, rt := range Routes() {
 		if !rt.Auth || !rt.Write || strings.Contains(rt.Pattern, "{id}") {

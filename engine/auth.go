@@ -183,7 +183,7 @@ func (e *Engine) Bootstrap(ctx context.Context, m *payloom.Merchant) (*payloom.A
 		if err := tx.CreateMerchant(ctx, nm); err != nil {
 			return err
 		}
-		key, secret, err = e.createKey(ctx, tx, nm.ID, false, payloom.DefaultPermissions())
+		key, secret, err = e.createKey(ctx, tx, nm.ID, false, payloom.BootstrapPermissions())
 		created = err == nil
 		return err
 	})

@@ -30,6 +30,14 @@ type Router interface {
 	ProcessorNamed(scope payloom.Scope, name string) (payloom.Processor, error)
 }
 
+// RoutableChecker is implemented by a Router whose ProcessorNamed also
+// finds processors that must take no new payments (a disabled or deleted
+// processor account, kept for the work it already took): a payment's
+// `processor` may name only a processor for which Routable is true.
+type RoutableChecker interface {
+	Routable(scope payloom.Scope, name string) bool
+}
+
 // route returns the processors to try for p, in order, dropping those that
 // cannot take it (currency, manual capture). Without a Router it is the
 // scope's one processor, whatever it declares, as before routing existed.
@@ -213,7 +221,12 @@ func (e *Engine) firstTry(scope payloom.Scope, route []payloom.Processor, name s
 	if i := slices.IndexFunc(route, func(p payloom.Processor) bool { return p.Name() == name }); i >= 0 {
 		first = route[i]
 	} else if e.router != nil {
-		first, _ = e.routerNamed(scope, name)
+		// Not in the route (its breaker is open, or it cannot take
+		// the payment): the caller's choice still goes first, if the
+		// router lets new payments go there at all.
+		if rc, ok := e.router.(RoutableChecker); !ok || rc.Routable(scope, name) {
+			first, _ = e.routerNamed(scope, name)
+		}
 	}
 	if first == nil {
 		return nil, &payloom.Error{Code: payloom.CodeValidation, Param: "processor", Message: "no processor named " + name + " is configured for " + scope.Mode() + " mode"}

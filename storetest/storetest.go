@@ -87,6 +87,10 @@ func Run(t *testing.T, open func(t *testing.T) payloom.Store) {
 		{"PaymentPage", testPaymentPage},
 		{"FindPayment", testFindPayment},
 		{"ListExpiredPayments", testListExpiredPayments},
+		// Processor accounts and routing rules (issue 5).
+		{"ProcessorAccount", testProcessorAccount},
+		{"UpdateProcessorAccount", testUpdateProcessorAccount},
+		{"Routing", testRouting},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/accounts"
 	"github.com/payloom/payloom/api"
 	"github.com/payloom/payloom/api/hpp"
 	"github.com/payloom/payloom/engine"
@@ -201,10 +202,9 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	var router engine.Router
 	if testRoute != nil {
-		router = engine.StaticRouter{Test: testRoute}
-		logger.Info("test-mode payments are routed", "route", cfg.TestRoute, "max_attempts", cfg.MaxAttempts)
+		logger.Info("test-mode payments of merchants without processor accounts are routed", "route", cfg.TestRoute,
+			"max_attempts", cfg.MaxAttempts)
 	}
 
 	var faultHook func(string)
@@ -224,6 +224,13 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	if publicURL == "" {
 		publicURL = defaultPublicURL(ln.Addr())
 	}
+	// Payments are routed over each merchant's processor accounts and
+	// routing rules; a merchant without accounts keeps the default route
+	// (the sandbox or --test-route in test mode, none in live mode).
+	router := accounts.New(st, v, accounts.Options{
+		Sandbox: sb, TestRoute: testRoute, Timeout: engine.DefaultProcessorTimeout,
+		ReturnURL: publicURL, Logger: logger,
+	})
 	eng := engine.New(engine.Config{
 		Store:          st,
 		Vault:          v,
@@ -237,6 +244,7 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		Router:         router,
 		MaxAttempts:    cfg.MaxAttempts,
 	})
+	router.SetHealth(eng.ProcessorHealth)
 	// The dispatcher and the service share one configuration: the
 	// service checks URLs with the same policy the dispatcher's dialer
 	// enforces. The live-mode address guard is never relaxed here.
@@ -261,6 +269,7 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		Webhooks:    webhook.NewService(st, whOpts),
 		Customers:   eng,
 		Audit:       eng,
+		Processors:  router,
 		Notify:      dispatcher.Notify,
 		Logger:      logger,
 		// Ready: the store answers and has every migration this binary

@@ -1,0 +1,223 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/payloom/payloom"
+)
+
+// Processor accounts and routing rules. A processor account's credentials
+// arrive in the create and update bodies only and are never rendered: the
+// service seals them, and payloom.ProcessorAccount shows only which keys
+// are set. Request bodies are never logged.
+
+type processorAccountCreateBody struct {
+	MerchantID  *string                    `json:"merchant_id"`
+	Name        *string                    `json:"name"`
+	Connector   *string                    `json:"connector"`
+	Credentials *map[string]payloom.Secret `json:"credentials"`
+	Enabled     *bool                      `json:"enabled"`
+}
+
+type processorAccountUpdateBody struct {
+	MerchantID  *string                    `json:"merchant_id"`
+	Credentials *map[string]payloom.Secret `json:"credentials"`
+	Enabled     *bool                      `json:"enabled"`
+}
+
+type routingPutBody struct {
+	MerchantID *string            `json:"merchant_id"`
+	Rules      *[]routingRuleBody `json:"rules"`
+}
+
+type routingRuleBody struct {
+	Conditions *routingConditionsBody `json:"conditions"`
+	Processors *[]string              `json:"processors"`
+}
+
+type routingConditionsBody struct {
+	PaymentMethodType *string            `json:"payment_method_type"`
+	Currency          *string            `json:"currency"`
+	AmountGTE         *int64             `json:"amount_gte"`
+	AmountLTE         *int64             `json:"amount_lte"`
+	CardBrand         *string            `json:"card_brand"`
+	Metadata          *map[string]string `json:"metadata"`
+}
+
+// routingObject is the API's rendering of a scope's rules.
+type routingObject struct {
+	Object    string                `json:"object"` // "routing"
+	Livemode  bool                  `json:"livemode"`
+	Rules     []payloom.RoutingRule `json:"rules"`
+	UpdatedAt *time.Time            `json:"updated_at"`
+}
+
+func renderRouting(r *payloom.Routing) *routingObject {
+	out := &routingObject{Object: "routing", Livemode: r.Livemode, Rules: nonNil(r.Rules)}
+	if !r.UpdatedAt.IsZero() {
+		t := r.UpdatedAt
+		out.UpdatedAt = &t
+	}
+	for i := range out.Rules {
+		if out.Rules[i].Processors == nil {
+			out.Rules[i].Processors = []string{}
+		}
+	}
+	return out
+}
+
+func (s *server) processorService() (payloom.ProcessorAccountService, error) {
+	if s.processors == nil {
+		return nil, &payloom.Error{Code: payloom.CodeUnavailable, Message: "processor accounts are not configured on this server"}
+	}
+	return s.processors, nil
+}
+
+func (s *server) createProcessorAccount(c *call, tree any) (*writeOp, error) {
+	var b processorAccountCreateBody
+	if err := decodeInto(tree, &b); err != nil {
+		return nil, err
+	}
+	merchantID, err := decodeMerchantID(b.MerchantID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case b.Name == nil || *b.Name == "":
+		return nil, required("name")
+	case b.Connector == nil || *b.Connector == "":
+		return nil, required("connector")
+	case b.Credentials == nil:
+		return nil, required("credentials")
+	}
+	req := &payloom.ProcessorAccountCreate{Name: *b.Name, Connector: *b.Connector, Credentials: *b.Credentials, Enabled: b.Enabled}
+	return &writeOp{merchantID: merchantID, exec: func(ctx context.Context, _ string) (any, error) {
+		ps, err := s.processorService()
+		if err != nil {
+			return nil, err
+		}
+		return ps.CreateProcessorAccount(ctx, c.scope, req)
+	}}, nil
+}
+
+func (s *server) updateProcessorAccount(c *call, tree any) (*writeOp, error) {
+	var b processorAccountUpdateBody
+	if err := decodeInto(tree, &b); err != nil {
+		return nil, err
+	}
+	merchantID, err := decodeMerchantID(b.MerchantID)
+	if err != nil {
+		return nil, err
+	}
+	req := &payloom.ProcessorAccountUpdate{Enabled: b.Enabled}
+	if b.Credentials != nil {
+		req.Credentials = *b.Credentials
+		if req.Credentials == nil {
+			req.Credentials = map[string]payloom.Secret{}
+		}
+	}
+	id := c.r.PathValue("id")
+	return &writeOp{merchantID: merchantID, exec: func(ctx context.Context, _ string) (any, error) {
+		ps, err := s.processorService()
+		if err != nil {
+			return nil, err
+		}
+		return ps.UpdateProcessorAccount(ctx, c.scope, id, req)
+	}}, nil
+}
+
+func (s *server) deleteProcessorAccount(c *call, tree any) (*writeOp, error) {
+	merchantID, err := decodeMerchantOnly(tree)
+	if err != nil {
+		return nil, err
+	}
+	id := c.r.PathValue("id")
+	return &writeOp{merchantID: merchantID, exec: func(ctx context.Context, _ string) (any, error) {
+		ps, err := s.processorService()
+		if err != nil {
+			return nil, err
+		}
+		if err := ps.DeleteProcessorAccount(ctx, c.scope, id); err != nil {
+			return nil, err
+		}
+		return &deletedObject{ID: id, Object: "processor_account", Deleted: true}, nil
+	}}, nil
+}
+
+func (s *server) retrieveProcessorAccount(c *call) (any, error) {
+	ps, err := s.processorService()
+	if err != nil {
+		return nil, err
+	}
+	return ps.ProcessorAccount(c.ctx(), c.scope, c.r.PathValue("id"))
+}
+
+func (s *server) listProcessorAccounts(c *call) (any, error) {
+	ps, err := s.processorService()
+	if err != nil {
+		return nil, err
+	}
+	return ps.ListProcessorAccounts(c.ctx(), c.scope)
+}
+
+func (s *server) processorAccountHealth(c *call) (any, error) {
+	ps, err := s.processorService()
+	if err != nil {
+		return nil, err
+	}
+	return ps.ProcessorAccountHealth(c.ctx(), c.scope, c.r.PathValue("id"))
+}
+
+func (s *server) retrieveRouting(c *call) (any, error) {
+	ps, err := s.processorService()
+	if err != nil {
+		return nil, err
+	}
+	r, err := ps.Routing(c.ctx(), c.scope)
+	if err != nil {
+		return nil, err
+	}
+	return renderRouting(r), nil
+}
+
+func (s *server) putRouting(c *call, tree any) (*writeOp, error) {
+	var b routingPutBody
+	if err := decodeInto(tree, &b); err != nil {
+		return nil, err
+	}
+	merchantID, err := decodeMerchantID(b.MerchantID)
+	if err != nil {
+		return nil, err
+	}
+	if b.Rules == nil {
+		return nil, required("rules")
+	}
+	rules := make([]payloom.RoutingRule, 0, len(*b.Rules))
+	for _, rb := range *b.Rules {
+		var r payloom.RoutingRule
+		if rb.Processors != nil {
+			r.Processors = *rb.Processors
+		}
+		if c := rb.Conditions; c != nil {
+			r.Conditions = payloom.RoutingConditions{PaymentMethodType: str(c.PaymentMethodType),
+				Currency: payloom.Currency(str(c.Currency)), AmountGTE: c.AmountGTE, AmountLTE: c.AmountLTE,
+				CardBrand: str(c.CardBrand)}
+			if c.Metadata != nil {
+				r.Conditions.Metadata = *c.Metadata
+			}
+		}
+		rules = append(rules, r)
+	}
+	return &writeOp{merchantID: merchantID, exec: func(ctx context.Context, _ string) (any, error) {
+		ps, err := s.processorService()
+		if err != nil {
+			return nil, err
+		}
+		r, err := ps.PutRouting(ctx, c.scope, rules)
+		if err != nil {
+			return nil, err
+		}
+		return renderRouting(r), nil
+	}}, nil
+}

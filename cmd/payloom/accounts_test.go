@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payloom/payloom/processor/simulator"
+)
+
+// A real server routes by a merchant's processor accounts and rules: two
+// simulator accounts created over the API, a rule sending USD to [A, B];
+// A, told over its control API to answer 5xx, fails and the payment is
+// captured on B with 2 attempts; A's health shows the error. A EUR payment
+// matches no rule and goes to the accounts in creation order. Neither
+// simulator is configured on the command line.
+func TestServeRoutesByProcessorAccounts(t *testing.T) {
+	simA, simB := simulator.NewServer(simulator.Options{}), simulator.NewServer(simulator.Options{})
+	hsA, hsB := httptest.NewServer(simA), httptest.NewServer(simB)
+	defer hsA.Close()
+	defer hsB.Close()
+	env := map[string]string{
+		"PAYLOOM_DATA": filepath.Join(t.TempDir(), "data"), "PAYLOOM_ADDR": "127.0.0.1:0", "PAYLOOM_LOG_LEVEL": "warn",
+	}
+	url, out := serveInProcess(t, env)
+	key := keyRE.FindString(out.String())
+	call := func(method, path, body string, wantStatus int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		b := readBody(t, resp)
+		if err := json.Unmarshal(b, &v); err != nil || resp.StatusCode != wantStatus {
+			t.Fatalf("%s %s = %d %s; want %d", method, path, resp.StatusCode, b, wantStatus)
+		}
+		return v
+	}
+	attempts := func(pay map[string]any) []string {
+		var got []string
+		atts, _ := pay["attempts"].([]any)
+		for _, a := range atts {
+			m, _ := a.(map[string]any)
+			got = append(got, fmt.Sprint(m["processor"], ":", m["status"]))
+		}
+		return got
+	}
+	a := call("POST", "/v1/processor_accounts", `{"name": "acq-a", "connector": "simulator", "credentials": {"base_url": "`+hsA.URL+`"}}`, 200)
+	b := call("POST", "/v1/processor_accounts", `{"name": "acq-b", "connector": "simulator", "credentials": {"base_url": "`+hsB.URL+`"}}`, 200)
+	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+b["id"].(string)+`", "`+a["id"].(string)+`"]}]}`, 200)
+	tok := call("POST", "/v1/tokens", fmt.Sprintf(`{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": %d}}`, time.Now().Year()+2), 200)
+	payBody := func(currency, extra string) string {
+		return `{"amount": 990, "currency": "` + currency + `", "payment_method": {"type": "card", "card": {"token": "` + tok["id"].(string) + `"}}` + extra + `}`
+	}
+
+	// The rule decides the order: USD goes to B first.
+	pay := call("POST", "/v1/payments", payBody("USD", ""), 200)
+	if got, want := attempts(pay), []string{"acq-b:captured"}; pay["status"] != "captured" || !slices.Equal(got, want) {
+		t.Fatalf("USD payment = %v with attempts %v; want captured with %v", pay["status"], got, want)
+	}
+	// No rule matches EUR: every enabled account in creation order.
+	pay = call("POST", "/v1/payments", payBody("EUR", ""), 200)
+	if got, want := attempts(pay), []string{"acq-a:captured"}; pay["status"] != "captured" || !slices.Equal(got, want) {
+		t.Fatalf("EUR payment = %v with attempts %v; want captured with %v", pay["status"], got, want)
+	}
+
+	// A answers 5xx, told so over its control API; the rule now says [A, B].
+	resp, err := http.Post(hsA.URL+"/_control/rules", "application/json", strings.NewReader(`{"rules": [{"action": "error"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readBody(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("simulator control = %d %s", resp.StatusCode, b)
+	}
+	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+a["id"].(string)+`", "`+b["id"].(string)+`"]}]}`, 200)
+	approvedB := len(simB.Ledger().Approved())
+	pay = call("POST", "/v1/payments", payBody("USD", ""), 200)
+	if got, want := attempts(pay), []string{"acq-a:failed", "acq-b:captured"}; pay["status"] != "captured" || !slices.Equal(got, want) {
+		t.Errorf("USD payment with A failing = %v with attempts %v; want captured with %v", pay["status"], got, want)
+	}
+	if n := len(simB.Ledger().Approved()); n != approvedB+1 {
+		t.Errorf("B approvals = %d; want %d", n, approvedB+1)
+	}
+	h := call("GET", "/v1/processor_accounts/"+a["id"].(string)+"/health", "", 200)
+	if h["calls"].(float64) < 2 || h["error_rate"].(float64) <= 0 || h["consecutive_failures"].(float64) < 1 {
+		t.Errorf("A's health = %v; want its error counted", h)
+	}
+	h = call("GET", "/v1/processor_accounts/"+b["id"].(string)+"/health", "", 200)
+	if h["state"] != "closed" || h["error_rate"].(float64) != 0 {
+		t.Errorf("B's health = %v; want closed without errors", h)
+	}
+
+	// `processor` must name an account the merchant has; B first.
+	pay = call("POST", "/v1/payments", payBody("USD", `, "processor": "acq-b"`), 200)
+	if got, want := attempts(pay), []string{"acq-b:captured"}; !slices.Equal(got, want) {
+		t.Errorf("payment with processor acq-b: attempts %v; want %v", got, want)
+	}
+	call("POST", "/v1/payments", payBody("USD", `, "processor": "acq-z"`), 400)
+
+	// A disabled account leaves the route; the sandbox is not used while
+	// an account is enabled.
+	call("PATCH", "/v1/processor_accounts/"+a["id"].(string), `{"enabled": false}`, 200)
+	pay = call("POST", "/v1/payments", payBody("USD", ""), 200)
+	if got, want := attempts(pay), []string{"acq-b:captured"}; !slices.Equal(got, want) {
+		t.Errorf("payment with A disabled: attempts %v; want %v", got, want)
+	}
+	// Nor may a payment name it.
+	call("POST", "/v1/payments", payBody("USD", `, "processor": "acq-a"`), 400)
+	// A payment captured on B is refunded through B.
+	re := call("POST", "/v1/refunds", `{"payment_id": "`+pay["id"].(string)+`", "amount": 100}`, 200)
+	if re["status"] != "succeeded" {
+		t.Errorf("refund = %v; want succeeded", re)
+	}
+}
