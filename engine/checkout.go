@@ -337,20 +337,8 @@ func (e *Engine) CompleteAuthentication(ctx context.Context, id string) (*payloo
 			return nil // recorded by a concurrent request
 		}
 		now := e.now()
-		events := applyAuthorization(cur, a, proc.Name(), capture, result, now)
-		if err := e.saveCardIfAsked(ctx, tx, cur, now); err != nil {
+		if err := e.writeOutcome(ctx, tx, scope, cur, a, proc.Name(), capture, result, now); err != nil {
 			return err
-		}
-		if err := tx.UpdateAttempt(ctx, a); err != nil {
-			return err
-		}
-		if err := tx.UpdatePayment(ctx, cur); err != nil {
-			return err
-		}
-		for _, typ := range events {
-			if err := addEvent(ctx, tx, scope, typ, cur.ID, cur, now); err != nil {
-				return err
-			}
 		}
 		recorded = true
 		return nil

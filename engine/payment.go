@@ -408,21 +408,8 @@ func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, p
 			recorded = true
 			return nil
 		}
-		events := applyAuthorization(p, att, procName, capture, res, now)
-		if err := e.saveCardIfAsked(ctx, tx, p, now); err != nil {
+		if err := e.writeOutcome(ctx, tx, scope, p, att, procName, capture, res, now); err != nil {
 			return err
-		}
-		if err := tx.UpdateAttempt(ctx, att); err != nil {
-			return err
-		}
-		if err := tx.UpdatePayment(ctx, p); err != nil {
-			return err
-		}
-		setTimings(p)
-		for _, typ := range events {
-			if err := addEvent(ctx, tx, scope, typ, p.ID, p, now); err != nil {
-				return err
-			}
 		}
 		recorded = true
 		return nil
@@ -446,6 +433,31 @@ func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, p
 		e.log.InfoContext(ctx, "payment recorded", args...)
 	}
 	return p, nil
+}
+
+// writeOutcome applies a processor's answer to an authorization on the
+// payment and its attempt, saves the card if the request asked for it, and
+// writes both with the events the change makes, all in tx. Both recording
+// phases (payment_recorded and authentication_recorded) end with it.
+func (e *Engine) writeOutcome(ctx context.Context, tx payloom.Tx, scope payloom.Scope, p *payloom.Payment, att *payloom.Attempt,
+	procName string, capture bool, res *payloom.AuthorizeResult, now time.Time) error {
+	events := applyAuthorization(p, att, procName, capture, res, now)
+	if err := e.saveCardIfAsked(ctx, tx, p, now); err != nil {
+		return err
+	}
+	if err := tx.UpdateAttempt(ctx, att); err != nil {
+		return err
+	}
+	if err := tx.UpdatePayment(ctx, p); err != nil {
+		return err
+	}
+	setTimings(p)
+	for _, typ := range events {
+		if err := addEvent(ctx, tx, scope, typ, p.ID, p, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // saveCardIfAsked saves the payment's card for its customer when the
