@@ -9,84 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/internal/rowjson"
 )
-
-// Row shapes of the payment's jsonb columns. They are the storage format,
-// independent of the API's JSON tags, so the API can change without a
-// migration. They match the sqlite package's, so that data moved between
-// the stores reads the same.
-type (
-	paymentMethodRow struct {
-		ID   string      `json:"id,omitempty"`
-		Type string      `json:"type"`
-		Card *cardSumRow `json:"card,omitempty"`
-	}
-	cardSumRow struct {
-		Token       string `json:"token"`
-		Brand       string `json:"brand"`
-		First6      string `json:"first6"`
-		Last4       string `json:"last4"`
-		ExpMonth    int    `json:"exp_month"`
-		ExpYear     int    `json:"exp_year"`
-		Fingerprint string `json:"fingerprint"`
-		HolderName  string `json:"holder_name"`
-	}
-	processorRow struct {
-		Name                 string `json:"name"`
-		TransactionID        string `json:"transaction_id"`
-		AuthorizationCode    string `json:"authorization_code"`
-		AVSResult            string `json:"avs_result"`
-		CVVResult            string `json:"cvv_result"`
-		NetworkTransactionID string `json:"network_transaction_id"`
-	}
-	nextActionRow struct {
-		Type        string `json:"type"`
-		RedirectURL string `json:"redirect_url"`
-	}
-	failureRow struct {
-		Code        string `json:"code"`
-		DeclineCode string `json:"decline_code"`
-		Message     string `json:"message"`
-	}
-)
-
-func toPaymentMethodRow(pm *payloom.PaymentMethod) *paymentMethodRow {
-	if pm == nil {
-		return nil
-	}
-	r := &paymentMethodRow{ID: pm.ID, Type: string(pm.Type)}
-	if c := pm.Card; c != nil {
-		r.Card = &cardSumRow{Token: c.Token, Brand: string(c.Brand), First6: c.First6, Last4: c.Last4,
-			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
-	}
-	return r
-}
-
-func (r *paymentMethodRow) domain() *payloom.PaymentMethod {
-	if r == nil {
-		return nil
-	}
-	pm := &payloom.PaymentMethod{ID: r.ID, Type: payloom.PaymentMethodType(r.Type)}
-	if c := r.Card; c != nil {
-		pm.Card = &payloom.CardSummary{Token: c.Token, Brand: payloom.CardBrand(c.Brand), First6: c.First6, Last4: c.Last4,
-			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
-	}
-	return pm
-}
-
-func toFailureRow(f *payloom.Failure) *failureRow {
-	if f == nil {
-		return nil
-	}
-	return &failureRow{Code: f.Code, DeclineCode: f.DeclineCode, Message: f.Message}
-}
-
-func (r *failureRow) domain() *payloom.Failure {
-	if r == nil {
-		return nil
-	}
-	return &payloom.Failure{Code: r.Code, DeclineCode: r.DeclineCode, Message: r.Message}
-}
 
 const paymentCols = `id, merchant_id, livemode, amount, amount_capturable, amount_captured, amount_refunded,
 	currency, status, capture_method, customer_id, reference, description, statement_descriptor,
@@ -103,22 +27,13 @@ var paymentMutableCols = []string{"amount", "amount_capturable", "amount_capture
 
 // paymentMutableArgs encodes the mutable fields in paymentMutableCols order.
 func paymentMutableArgs(e *enc, p *payloom.Payment) []any {
-	var proc *processorRow
-	if d := p.Processor; d != nil {
-		proc = &processorRow{Name: d.Name, TransactionID: d.TransactionID, AuthorizationCode: d.AuthorizationCode,
-			AVSResult: d.AVSResult, CVVResult: d.CVVResult, NetworkTransactionID: d.NetworkTransactionID}
-	}
-	var next *nextActionRow
-	if a := p.NextAction; a != nil {
-		next = &nextActionRow{Type: a.Type, RedirectURL: a.RedirectURL}
-	}
 	args := []any{p.Amount, p.AmountCapturable, p.AmountCaptured, p.AmountRefunded,
 		string(p.Currency), string(p.Status), string(p.CaptureMethod), p.CustomerID, p.Reference, p.Description,
 		p.StatementDescriptor,
-		e.json(toPaymentMethodRow(p.PaymentMethod), p.PaymentMethod == nil),
-		e.json(proc, proc == nil),
-		e.json(next, next == nil),
-		e.json(toFailureRow(p.Failure), p.Failure == nil),
+		e.json(rowjson.FromPaymentMethod(p.PaymentMethod), p.PaymentMethod == nil),
+		e.json(rowjson.FromProcessor(p.Processor), p.Processor == nil),
+		e.json(rowjson.FromNextAction(p.NextAction), p.NextAction == nil),
+		e.json(rowjson.FromFailure(p.Failure), p.Failure == nil),
 		e.metadata(p.Metadata), e.time(p.UpdatedAt), p.PendingAction, p.PendingActionKey, p.PendingAmount,
 		e.time(p.PendingSince), p.SavePaymentMethod}
 	return append(args, checkoutArgs(e, &p.PaymentPage)...)
@@ -286,32 +201,26 @@ func (t *tx) scanPayment(row rowScanner) (*payloom.Payment, error) {
 	p.CreationKey = creationKey.String
 	p.Attempts = []*payloom.Attempt{}
 
-	pmRow, err := decJSON[paymentMethodRow](pm)
+	pmRow, err := decJSON[rowjson.PaymentMethod](pm)
 	if err != nil {
 		return nil, scanErr("payment", err)
 	}
-	p.PaymentMethod = pmRow.domain()
-	procRow, err := decJSON[processorRow](proc)
+	p.PaymentMethod = pmRow.Domain()
+	procRow, err := decJSON[rowjson.Processor](proc)
 	if err != nil {
 		return nil, scanErr("payment", err)
 	}
-	if procRow != nil {
-		p.Processor = &payloom.ProcessorDetails{Name: procRow.Name, TransactionID: procRow.TransactionID,
-			AuthorizationCode: procRow.AuthorizationCode, AVSResult: procRow.AVSResult, CVVResult: procRow.CVVResult,
-			NetworkTransactionID: procRow.NetworkTransactionID}
-	}
-	nextRow, err := decJSON[nextActionRow](next)
+	p.Processor = procRow.Domain()
+	nextRow, err := decJSON[rowjson.NextAction](next)
 	if err != nil {
 		return nil, scanErr("payment", err)
 	}
-	if nextRow != nil {
-		p.NextAction = &payloom.NextAction{Type: nextRow.Type, RedirectURL: nextRow.RedirectURL}
-	}
-	failRow, err := decJSON[failureRow](failure)
+	p.NextAction = nextRow.Domain()
+	failRow, err := decJSON[rowjson.Failure](failure)
 	if err != nil {
 		return nil, scanErr("payment", err)
 	}
-	p.Failure = failRow.domain()
+	p.Failure = failRow.Domain()
 	if p.Metadata, err = decMetadata(metadata); err != nil {
 		return nil, scanErr("payment", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/internal/rowjson"
 )
 
 const refundCols = `id, merchant_id, livemode, payment_id, amount, currency, status, reason, transaction_id,
@@ -15,7 +16,7 @@ const refundCols = `id, merchant_id, livemode, payment_id, amount, currency, sta
 func (t *tx) CreateRefund(ctx context.Context, r *payloom.Refund) error {
 	var e enc
 	args := []any{r.ID, r.MerchantID, r.Livemode, r.PaymentID, r.Amount, string(r.Currency), string(r.Status), r.Reason,
-		r.TransactionID, e.json(toFailureRow(r.Failure), r.Failure == nil), e.metadata(r.Metadata),
+		r.TransactionID, e.json(rowjson.FromFailure(r.Failure), r.Failure == nil), e.metadata(r.Metadata),
 		e.timeNotNull("refund created_at", r.CreatedAt), e.time(r.UpdatedAt), nullString(r.CreationKey), r.Version}
 	if e.err != nil {
 		return e.err
@@ -42,7 +43,7 @@ func (t *tx) GetRefundByCreationKey(ctx context.Context, scope payloom.Scope, ke
 func (t *tx) UpdateRefund(ctx context.Context, r *payloom.Refund) error {
 	var e enc
 	args := []any{r.Amount, string(r.Currency), string(r.Status), r.Reason, r.TransactionID,
-		e.json(toFailureRow(r.Failure), r.Failure == nil), e.metadata(r.Metadata), e.time(r.UpdatedAt),
+		e.json(rowjson.FromFailure(r.Failure), r.Failure == nil), e.metadata(r.Metadata), e.time(r.UpdatedAt),
 		r.ID, r.MerchantID, r.Livemode, r.Version}
 	if e.err != nil {
 		return e.err
@@ -102,11 +103,11 @@ func (t *tx) scanRefund(row rowScanner) (*payloom.Refund, error) {
 	r.CreatedAt = decTime(created)
 	r.UpdatedAt = decTime(updated)
 	r.CreationKey = creationKey.String
-	f, err := decJSON[failureRow](failure)
+	f, err := decJSON[rowjson.Failure](failure)
 	if err != nil {
 		return nil, scanErr("refund", err)
 	}
-	r.Failure = f.domain()
+	r.Failure = f.Domain()
 	if r.Metadata, err = decMetadata(metadata); err != nil {
 		return nil, scanErr("refund", err)
 	}
