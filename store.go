@@ -85,7 +85,13 @@ type Tx interface {
 	// the cutoff, oldest first, at most limit.
 	ListStaleRefunds(ctx context.Context, before time.Time, limit int) ([]*Refund, error)
 
-	// Events.
+	// Events. CreateEvent marks the event fanned out at once (as
+	// MarkEventDispatched at its CreatedAt would) when its scope has no
+	// enabled webhook endpoint at that moment: nothing would deliver it, and
+	// the fan-out need not read and write it again. An endpoint receives
+	// only events created after it (see the fan-out), so none is missed,
+	// except one enabled or created concurrently with the event's
+	// transaction, which the event's own transaction cannot see.
 	CreateEvent(ctx context.Context, e *Event) error
 	GetEvent(ctx context.Context, scope Scope, id string) (*Event, error)
 	ListEvents(ctx context.Context, scope Scope, f EventFilter) ([]*Event, bool, error)

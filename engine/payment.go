@@ -29,48 +29,30 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	if opKey == "" {
 		return nil, payloom.Errorf(payloom.CodeInternal, "engine: empty operation key")
 	}
-	var existing *payloom.Payment
-	err := e.view(ctx, "get_payment_by_creation_key", func(tx payloom.Tx) error {
-		var err error
-		existing, err = tx.GetPaymentByCreationKey(ctx, scope, opKey)
-		if payloom.IsCode(err, payloom.CodeNotFound) {
-			existing, err = nil, nil
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if existing != nil {
-		// A retry: what was committed decides, not the (identical)
-		// request, which is not validated again against limits that may
-		// have changed since.
-		if existing.HasPage() {
-			return e.resumeUnpaid(ctx, existing)
-		}
-		return e.resumePayment(ctx, existing)
-	}
-
 	// resolveCustomer fills in a saved method's token: work on a copy so
 	// that the caller's request is left as it was.
 	r := *req
 	req = &r
 	card, err := e.validatePayment(ctx, scope, req)
 	if err != nil {
-		return nil, err
+		return e.resumeExisting(ctx, scope, opKey, err)
 	}
 	if card == nil {
-		return e.createUnpaid(ctx, scope, opKey, req, raced)
+		p, err := e.createUnpaid(ctx, scope, opKey, req, raced)
+		if payloom.ErrorCode(err) == payloom.CodeValidation {
+			return e.resumeExisting(ctx, scope, opKey, err)
+		}
+		return p, err
 	}
 	// The route is chosen before the transaction, on a draft of the
 	// payment, so that a router may look at everything the payment says.
 	draft := newPayment(scope, opKey, req, card, "", e.now())
 	route, err := e.route(scope, draft)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		route, err = e.firstTry(scope, route, req.Processor)
 	}
-	if route, err = e.firstTry(scope, route, req.Processor); err != nil {
-		return nil, err
+	if err != nil {
+		return e.resumeExisting(ctx, scope, opKey, err)
 	}
 	draft.Attempts[0].Processor = route[0].Name()
 
@@ -104,6 +86,9 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	if err != nil {
 		return nil, err
 	}
+	if !created && p.HasPage() {
+		return e.resumeUnpaid(ctx, p)
+	}
 	if created {
 		e.log.InfoContext(ctx, "payment created", "payment_id", p.ID, "attempt_id", p.Attempts[0].ID,
 			"merchant_id", scope.MerchantID, "livemode", scope.Livemode,
@@ -111,6 +96,35 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 		e.fault(PhasePaymentCreated)
 	}
 	return e.resumePayment(ctx, p)
+}
+
+// resumeExisting answers a request that failed a check before its
+// payment_created phase: if an earlier run of the same operation already
+// created the payment (a retry), that payment is resumed, because what was
+// committed decides and not the (identical) request, which may no longer
+// pass checks such as merchant limits changed since. Otherwise the check's
+// error stands. A first run never has a payment, so the lookup is paid for
+// only on this error path; the payment_created transaction looks the key up
+// again in any case.
+func (e *Engine) resumeExisting(ctx context.Context, scope payloom.Scope, opKey string, checkErr error) (*payloom.Payment, error) {
+	var existing *payloom.Payment
+	err := e.view(ctx, "get_payment_by_creation_key", func(tx payloom.Tx) error {
+		var err error
+		existing, err = tx.GetPaymentByCreationKey(ctx, scope, opKey)
+		if payloom.IsCode(err, payloom.CodeNotFound) {
+			existing, err = nil, nil
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case existing == nil:
+		return nil, checkErr
+	case existing.HasPage():
+		return e.resumeUnpaid(ctx, existing)
+	}
+	return e.resumePayment(ctx, existing)
 }
 
 // validatePayment checks what the engine, and not the API, knows: the

@@ -18,7 +18,10 @@ func (t *tx) CreateEvent(ctx context.Context, ev *payloom.Event) error {
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "event", `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`, args...)
+	// dispatched_at: see payloom.Tx.CreateEvent.
+	return t.insertNew(ctx, "event", `INSERT INTO events (`+eventCols+`, dispatched_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints
+			WHERE merchant_id = $2 AND livemode = $3 AND enabled) THEN NULL ELSE $7::timestamptz END)`, args...)
 }
 
 func (t *tx) GetEvent(ctx context.Context, scope payloom.Scope, id string) (*payloom.Event, error) {

@@ -17,7 +17,10 @@ func (t *tx) CreateEvent(ctx context.Context, ev *payloom.Event) error {
 	if e.err != nil {
 		return e.err
 	}
-	_, err := t.exec(ctx, "event", `INSERT INTO events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`, args...)
+	// dispatched_at: see payloom.Tx.CreateEvent.
+	_, err := t.exec(ctx, "event", `INSERT INTO events (`+eventCols+`, dispatched_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints
+			WHERE merchant_id = ?2 AND livemode = ?3 AND enabled = 1) THEN NULL ELSE ?7 END)`, args...)
 	return err
 }
 

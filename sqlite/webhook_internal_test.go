@@ -32,8 +32,10 @@ func TestWebhookMigrationOnExistingData(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Update(ctx, func(tx payloom.Tx) error { return tx.CreateEvent(ctx, ev) }); err != nil {
-			t.Fatalf("CreateEvent: %v", err)
+		// The previous release's INSERT (a node not yet upgraded).
+		if _, err := s.wdb.Exec(`INSERT INTO events (id, merchant_id, livemode, type, object_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			ev.ID, ev.MerchantID, ev.Livemode, string(ev.Type), ev.ObjectID, string(ev.Data.Object), ev.CreatedAt.UnixNano()); err != nil {
+			t.Fatalf("insert event: %v", err)
 		}
 		return ev
 	}

@@ -40,6 +40,16 @@ const (
 	// absorb a burst of concurrent requests, small enough that one batch
 	// never holds its callers long.
 	maxBatch = 64
+	// lingerBatch and linger: after a batch of at least lingerBatch
+	// requests (the store is busy), when fewer are queued than that batch
+	// held, the writer waits linger before taking the next batch, so that
+	// the callers it just answered can queue their next write and share
+	// its COMMIT. Like PostgreSQL's commit_delay: at 32 concurrent requests
+	// it cuts the commits, and the CPU per request, by a fifth to a third
+	// (bench/run), for at most linger more latency per write. A lone
+	// caller never waits: its batches are smaller than lingerBatch.
+	lingerBatch = 8
+	linger      = 200 * time.Microsecond
 	// savepoint names each fn's savepoint; they never nest (one is
 	// released before the next is opened), so one name does.
 	savepoint = "payloom_fn"
@@ -122,7 +132,16 @@ func (s *Store) writer() {
 		}
 	}()
 	var batch []*writeReq
+	last := 0
 	for {
+		if last >= lingerBatch {
+			s.wmu.Lock()
+			short := len(s.wqueue) < last
+			s.wmu.Unlock()
+			if short {
+				time.Sleep(linger)
+			}
+		}
 		s.wmu.Lock()
 		n := min(len(s.wqueue), maxBatch)
 		if n == 0 {
@@ -143,6 +162,7 @@ func (s *Store) writer() {
 				live = append(live, r)
 			}
 		}
+		last = len(live)
 		if len(live) > 0 {
 			s.runBatch(live)
 		}

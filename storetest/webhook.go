@@ -253,12 +253,28 @@ func testUndispatchedEvents(t *testing.T, h *harness) {
 	_, a := h.merchant()
 	_, b := h.merchant()
 	b.Livemode = true
+	// Events of scopes without an enabled endpoint are never listed: c has
+	// none, d a disabled one (see Tx.CreateEvent).
+	_, c := h.merchant()
+	_, d := h.merchant()
+	off := newWebhookEndpoint(d, at(0))
+	off.Enabled = false
+	h.update(func(tx payloom.Tx) error {
+		for _, e := range []*payloom.WebhookEndpoint{newWebhookEndpoint(a, at(0)), newWebhookEndpoint(b, at(0)), off} {
+			if err := tx.CreateWebhookEndpoint(h.ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	var evs []*payloom.Event
 	for i := range 5 {
 		scope := a
 		if i%2 == 1 {
 			scope = b
 		}
+		h.createEvent(c, at(i))
+		h.createEvent(d, at(i))
 		evs = append(evs, h.createEvent(scope, at(i)))
 	}
 	list := func(limit int) []string {
