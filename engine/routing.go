@@ -39,8 +39,9 @@ type RoutableChecker interface {
 }
 
 // route returns the processors to try for p, in order, dropping those that
-// cannot take it (currency, manual capture). Without a Router it is the
-// scope's one processor, whatever it declares, as before routing existed.
+// cannot take it (currency, card country, manual capture). Without a Router
+// it is the scope's one processor, whatever it declares, as before routing
+// existed.
 func (e *Engine) route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Processor, error) {
 	if e.router == nil {
 		proc, err := e.processorFor(scope)
@@ -69,9 +70,15 @@ func (e *Engine) route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Proce
 	return out, nil
 }
 
-// canTake reports whether a processor declaring c can authorize p.
+// canTake reports whether a processor declaring c can authorize p. A card
+// whose issuing country is unknown is not held to a processor's Countries:
+// the processor, not a guess, decides.
 func canTake(c payloom.Capabilities, p *payloom.Payment) bool {
 	if c.Currencies != nil && !slices.Contains(c.Currencies, p.Currency) {
+		return false
+	}
+	if pm := p.PaymentMethod; c.Countries != nil && pm != nil && pm.Card != nil && pm.Card.Country != "" &&
+		!slices.Contains(c.Countries, pm.Card.Country) {
 		return false
 	}
 	if c.PaymentMethods != nil && !slices.Contains(c.PaymentMethods, payloom.PaymentMethodTypeCard) {

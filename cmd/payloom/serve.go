@@ -227,9 +227,8 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	// Payments are routed over each merchant's processor accounts and
 	// routing rules; a merchant without accounts keeps the default route
 	// (the sandbox or --test-route in test mode, none in live mode).
-	router := accounts.New(st, v, accounts.Options{
-		Sandbox: sb, TestRoute: testRoute, Timeout: engine.DefaultProcessorTimeout,
-		ReturnURL: publicURL, Logger: logger,
+	router := accounts.New(st, v, connectorFactory(engine.DefaultProcessorTimeout, publicURL), accounts.Options{
+		Sandbox: sb, TestRoute: testRoute, Logger: logger,
 	})
 	eng := engine.New(engine.Config{
 		Store:          st,
