@@ -55,7 +55,7 @@ func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool
 				e.log.WarnContext(ctx, "reconciled authorization was voided at the processor",
 					"payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name())
 			}
-			out, err := e.recordAuthorization(ctx, scope, p.ID, att.ID, proc.Name(), capture, &res, 0, e.fallbackRoute(p, &res))
+			out, err := e.recordAuthorization(ctx, PhasePaymentRecorded, scope, p.ID, att.ID, proc.Name(), capture, &res, 0, e.fallbackRoute(p, &res))
 			if err != nil {
 				return false, err
 			}

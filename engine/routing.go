@@ -101,14 +101,29 @@ func mayFallBack(res *payloom.AuthorizeResult) bool {
 	return false
 }
 
+// routedAttempts returns the attempts of p's current routing, the ones the
+// attempt limit counts and whose processors are not tried again: for a
+// payment paid on the hosted page (or confirmed through the API), those of
+// its latest confirmation, because each card the shopper tries is routed
+// anew; for any other payment, all of them.
+func routedAttempts(p *payloom.Payment) []*payloom.Attempt {
+	if p.ConfirmAttemptID != "" {
+		if i := slices.IndexFunc(p.Attempts, func(a *payloom.Attempt) bool { return a.ID == p.ConfirmAttemptID }); i >= 0 {
+			return p.Attempts[i:]
+		}
+	}
+	return p.Attempts
+}
+
 // nextProcessor returns the processor of p's next attempt after the
 // current one ended with res, or nil when the payment ends here.
 func (e *Engine) nextProcessor(p *payloom.Payment, res *payloom.AuthorizeResult, route []payloom.Processor) payloom.Processor {
-	if !mayFallBack(res) || len(p.Attempts) >= e.maxAttempts {
+	atts := routedAttempts(p)
+	if !mayFallBack(res) || len(atts) >= e.maxAttempts {
 		return nil
 	}
 	for _, proc := range route {
-		tried := slices.ContainsFunc(p.Attempts, func(a *payloom.Attempt) bool { return a.Processor == proc.Name() })
+		tried := slices.ContainsFunc(atts, func(a *payloom.Attempt) bool { return a.Processor == proc.Name() })
 		if !tried {
 			return proc
 		}
@@ -121,7 +136,7 @@ func (e *Engine) nextProcessor(p *payloom.Payment, res *payloom.AuthorizeResult,
 // Errors of the router are logged and end the payment where it is rather
 // than leave it pending.
 func (e *Engine) fallbackRoute(p *payloom.Payment, res *payloom.AuthorizeResult) []payloom.Processor {
-	if e.router == nil || res == nil || !mayFallBack(res) || len(p.Attempts) >= e.maxAttempts {
+	if e.router == nil || res == nil || !mayFallBack(res) || len(routedAttempts(p)) >= e.maxAttempts {
 		return nil
 	}
 	route, err := e.route(p.Scope(), p)
@@ -140,8 +155,8 @@ func (e *Engine) routerNamed(scope payloom.Scope, name string) (payloom.Processo
 	}
 	proc, err := e.router.ProcessorNamed(scope, name)
 	if err != nil || proc == nil {
-		// Work the mode's default processor took (the hosted page's
-		// confirm goes there) resumes there.
+		// Work the mode's default processor took (before the hosted
+		// page's confirm was routed, it went there) resumes there.
 		if def, derr := e.processor(scope); derr == nil && def != nil && def.Name() == name {
 			return def, nil
 		}
@@ -214,6 +229,21 @@ func (r StaticRouter) ProcessorNamed(scope payloom.Scope, name string) (payloom.
 		}
 	}
 	return nil, errors.New("engine: no processor named " + name + " in the " + scope.Mode() + " route")
+}
+
+// firstProcessor chooses the processor of the first attempt of p's
+// routing: the route for p (as routing sees the payment, card included),
+// with requested, if named, put first. CreatePayment and ConfirmPayment
+// both start here, and the fallbacks after it come from the same route.
+func (e *Engine) firstProcessor(scope payloom.Scope, p *payloom.Payment, requested string) (payloom.Processor, error) {
+	route, err := e.route(scope, p)
+	if err != nil {
+		return nil, err
+	}
+	if route, err = e.firstTry(scope, route, requested); err != nil {
+		return nil, err
+	}
+	return route[0], nil
 }
 
 // firstTry puts the processor the request named first in the route (the

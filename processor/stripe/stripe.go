@@ -64,6 +64,9 @@ type Options struct {
 
 // Connector is the payloom.Processor for Stripe.
 type Connector struct {
+	// CompleteAuthentication answers CodeNotSupported: Stripe settles an
+	// authentication on its side, and Lookup (the PaymentIntent) reports it.
+	payloom.UnsupportedProcessor
 	opts   Options
 	client *stripego.Client
 }
