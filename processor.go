@@ -168,6 +168,11 @@ type Capabilities struct {
 	// Lookup says whether Lookup can find an authorization by our
 	// reference (without it, unknown outcomes cannot be reconciled).
 	Lookup bool
+	// LookupLag is how long after an authorization Lookup may still miss
+	// it (an eventually consistent search): the reconciler takes "not
+	// found" as final only for an attempt older than this (and than its
+	// own lookup grace). Zero: Lookup sees an authorization at once.
+	LookupLag time.Duration
 }
 
 // CodeNotSupported is the code of the *Error a connector returns for an

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) payloom.Store) {
 		{"UpdateAttempt", testUpdateAttempt},
 		{"ListPayments", testListPayments},
 		{"ListStalePayments", testListStalePayments},
+		{"ListLateCheckPayments", testListLateCheckPayments},
 		{"CreateRefund", testCreateRefund},
 		{"GetRefundByCreationKey", testGetRefundByCreationKey},
 		{"UpdateRefund", testUpdateRefund},
