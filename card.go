@@ -61,7 +61,10 @@ type CardData struct {
 }
 
 // CardSummary is all that responses ever show of a card: never more than
-// the first six and last four digits.
+// the first six and last four digits. Country is the issuer's country (ISO
+// 3166-1 alpha-2) as the vault found it from the number's leading digits
+// when it tokenized the card, empty when unknown; it is kept, not derived
+// again, so that a card routes the same way for as long as it exists.
 type CardSummary struct {
 	Token       string    `json:"token,omitempty"`
 	Brand       CardBrand `json:"brand"`
@@ -71,6 +74,7 @@ type CardSummary struct {
 	ExpYear     int       `json:"exp_year"`
 	Fingerprint string    `json:"fingerprint"`
 	HolderName  string    `json:"holder_name,omitempty"`
+	Country     string    `json:"country,omitempty"`
 }
 
 // Card is a tokenized card (tok_...) as the vault stores it: the summary in

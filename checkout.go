@@ -70,6 +70,11 @@ type PaymentPage struct {
 	// ReceiptSecret opens the payment's receipt. It is kept as it is
 	// (a receipt is shown again and again, and it moves no money).
 	ReceiptSecret Secret `json:"-"`
+	// ConfirmAttemptID is the first attempt of the payment's latest
+	// confirmation. Routing counts only the attempts from it on: each card
+	// the shopper tries is routed anew, with the whole route and the
+	// attempt limit to itself.
+	ConfirmAttemptID string `json:"-"`
 }
 
 // HasPage reports whether the payment was created to be paid on the hosted
@@ -295,26 +300,35 @@ func SecretMatches(want Secret, got string) bool {
 type CheckoutService interface {
 	// ConfirmPayment pays a payment that is in requires_payment_method
 	// with a card token, like CreatePayment does (same phases, the same
-	// opKey semantics: a retry resumes). A decline is not an error: the
-	// payment comes back in requires_payment_method with Failure set, and
-	// another card may be tried. Codes: CodeNotFound; CodeInvalidState when
-	// the payment is not in requires_payment_method (another card is being
-	// tried, it is paid, canceled or expired; a payment found past its
-	// expiry is expired on the spot); CodeValidation (param
+	// opKey semantics: a retry resumes; the same routing and fallback:
+	// after a soft decline or a failure before sending, the next processor
+	// of the route is tried, a hard decline stops, an unknown outcome stays
+	// processing at its processor). A decline is not an error: the payment
+	// comes back in requires_payment_method with Failure set, and another
+	// card may be tried, routed anew. Codes: CodeNotFound; CodeInvalidState
+	// when the payment is not in requires_payment_method (another card is
+	// being tried, it is paid, canceled or expired; a payment found past
+	// its expiry is expired on the spot) or no processor can take it;
+	// CodeValidation (param
 	// "payment_method[card][token]" for an unknown token, "return_url").
 	ConfirmPayment(ctx context.Context, scope Scope, opKey, id string, req *PaymentConfirm) (*Payment, error)
 
 	// CompleteAuthentication asks the processor what became of the
 	// authentication of a payment in requires_action and records the
 	// outcome (authorized and perhaps captured, or declined with
-	// authentication_failed). A payment in any other status, or whose
-	// authentication is not finished, is returned as it is; calling it
-	// again is harmless. It takes no scope: it is called from the
-	// shopper's browser coming back from the issuer, which carries no
-	// credential, and it reveals nothing by itself. Callers must not show
-	// the payment to the shopper without checking a page secret.
-	// CodeNotFound; CodeUnavailable when the processor does not answer.
-	CompleteAuthentication(ctx context.Context, id string) (*Payment, error)
+	// authentication_failed), with details the parameters the shopper's
+	// browser brought back from the issuer (Adyen's redirectResult; the
+	// processor reads only what it knows). An outcome that allows a
+	// fallback (a soft decline) sends the payment to the next processor
+	// of its route, as an authorization's would. A payment in any other
+	// status, or whose authentication is not finished, or whose details
+	// the processor refuses, is returned as it is; calling it again is
+	// harmless. It takes no scope: it is called from the shopper's
+	// browser coming back from the issuer, which carries no credential,
+	// and it reveals nothing by itself. Callers must not show the payment
+	// to the shopper without checking a page secret. CodeNotFound;
+	// CodeUnavailable when the processor does not answer.
+	CompleteAuthentication(ctx context.Context, id string, details map[string]string) (*Payment, error)
 
 	// PagePayment returns the payment a page secret opens. CodeNotFound
 	// when no payment has that ID or the secret is not that payment's:

@@ -20,11 +20,23 @@ const (
 	EventRefundFailed      EventType = "refund.failed"
 )
 
+// Events of the watch for late authorizations (payloom.LateCheck). An
+// attempt recorded failed after an unknown outcome turned out authorized at
+// the processor, and Payloom reversed it there: voided it
+// (EventPaymentAttemptVoided; the attempt is voided_late), or refunded it
+// because the processor had captured it (EventPaymentAttemptRefunded;
+// refunded_late). The payment's own status does not change; the event
+// carries it with that attempt.
+const (
+	EventPaymentAttemptVoided   EventType = "payment.attempt_voided"
+	EventPaymentAttemptRefunded EventType = "payment.attempt_refunded"
+)
+
 // EventTypes lists every event type.
 var EventTypes = []EventType{
 	EventPaymentCreated, EventPaymentAuthorized, EventPaymentCaptured, EventPaymentFailed,
-	EventPaymentCanceled, EventPaymentExpired, EventRefundCreated, EventRefundSucceeded, EventRefundFailed,
-	EventWebhookEndpointDisabled,
+	EventPaymentCanceled, EventPaymentExpired, EventPaymentAttemptVoided, EventPaymentAttemptRefunded,
+	EventRefundCreated, EventRefundSucceeded, EventRefundFailed, EventWebhookEndpointDisabled,
 }
 
 // Event records one change, with a snapshot of the object at that moment.

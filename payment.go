@@ -117,6 +117,13 @@ const (
 	DeclineAuthenticationFail = "authentication_failed"
 )
 
+// FailureNotFoundAtProcessor is the failure code of an attempt (and its
+// payment) that the processor never answered and, asked later by our key
+// (Lookup), had no record of. Payloom ends the payment there and keeps
+// watching the attempt: an authorization the processor shows after all is
+// voided (see AttemptStatusVoidedLate).
+const FailureNotFoundAtProcessor = "not_found_at_processor"
+
 // NextAction tells the client what the shopper must do for a payment in
 // requires_action.
 type NextAction struct {
@@ -201,6 +208,40 @@ const (
 	AttemptStatusRequiresAction AttemptStatus = "requires_action"
 	AttemptStatusDeclined       AttemptStatus = "declined"
 	AttemptStatusFailed         AttemptStatus = "failed"
+	// AttemptStatusVoidedLate: the attempt was recorded failed after an
+	// unknown outcome, the processor showed an authorization for it
+	// later, and Payloom voided it there. AttemptStatusRefundedLate: the
+	// same, but the processor had captured it, so Payloom refunded it.
+	// Neither changes the payment, which never had those funds.
+	AttemptStatusVoidedLate   AttemptStatus = "voided_late"
+	AttemptStatusRefundedLate AttemptStatus = "refunded_late"
+)
+
+// LateCheck is where an attempt stands in the watch for late
+// authorizations: an attempt recorded failed after an unknown outcome (the
+// processor did not answer, then had no record of it) may still be
+// authorized by the processor later, and Payloom must not leave that hold
+// on the shopper's card. The engine's late-check job asks the processor
+// again, with backoff, for a while (LateCheckWatching); when it finds an
+// authorization it commits the reversal it is about to send
+// (LateCheckVoidPending or LateCheckRefundPending, sent under a key derived
+// from the attempt) so that a crash repeats the same request instead of
+// forgetting it, then records the outcome.
+type LateCheck string
+
+const (
+	LateCheckNone          LateCheck = ""
+	LateCheckWatching      LateCheck = "watching"
+	LateCheckVoidPending   LateCheck = "void_pending"
+	LateCheckRefundPending LateCheck = "refund_pending"
+	// LateCheckDone: the watch ended: the reversal succeeded, the window
+	// passed with nothing found, or the processor answered that it holds
+	// no authorization.
+	LateCheckDone LateCheck = "done"
+	// LateCheckFailed: the processor refused the reversal (or cannot do
+	// it); an operator must settle it with the processor. Logged as an
+	// error.
+	LateCheckFailed LateCheck = "failed"
 )
 
 // Attempt is one authorization attempt at one processor. Its ID is the
@@ -220,6 +261,13 @@ type Attempt struct {
 	DurationMS    int64      `json:"duration_ms"`
 	CreatedAt     time.Time  `json:"created_at"`
 	CompletedAt   *time.Time `json:"completed_at,omitempty"`
+
+	// LateCheck is the attempt's state in the watch for late
+	// authorizations; LateCheckAt is when the late-check job next looks
+	// at it, set exactly while the watch is active (watching or a
+	// reversal pending) and zero otherwise.
+	LateCheck   LateCheck `json:"-"`
+	LateCheckAt time.Time `json:"-"`
 }
 
 // PaymentCreate is a validated request to create a payment. The card is

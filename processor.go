@@ -133,6 +133,24 @@ type LookupResult struct {
 	AmountCaptured int64
 }
 
+// AuthenticationRequest asks a processor for the outcome of an
+// authorization that answered requires_action, once the shopper has come
+// back from authenticating (3-D Secure) at its RedirectURL.
+type AuthenticationRequest struct {
+	// IdempotencyKey and Reference are the authorization's (our attempt
+	// ID and payment ID); TransactionID is the processor's ID it answered
+	// with.
+	IdempotencyKey string
+	Reference      string
+	TransactionID  string
+	// Details are the parameters the shopper's browser brought back to
+	// the return URL (Adyen's redirectResult). They come from a browser:
+	// untrusted, possibly forged, possibly absent (the shopper has not
+	// come back yet). A connector reads only the keys it knows and sends
+	// nothing else on.
+	Details map[string]string
+}
+
 // Capabilities is what a connector supports. Currencies nil means every
 // currency; Countries nil means every card country.
 type Capabilities struct {
@@ -142,10 +160,19 @@ type Capabilities struct {
 	ManualCapture  bool
 	PartialCapture bool
 	PartialRefund  bool
-	ThreeDS        bool
+	// ThreeDS: an authorization may answer requires_action with a
+	// RedirectURL, and CompleteAuthentication (or, for a connector that
+	// answers it CodeNotSupported, Lookup) reports its outcome once the
+	// shopper has authenticated.
+	ThreeDS bool
 	// Lookup says whether Lookup can find an authorization by our
 	// reference (without it, unknown outcomes cannot be reconciled).
 	Lookup bool
+	// LookupLag is how long after an authorization Lookup may still miss
+	// it (an eventually consistent search): the reconciler takes "not
+	// found" as final only for an attempt older than this (and than its
+	// own lookup grace). Zero: Lookup sees an authorization at once.
+	LookupLag time.Duration
 }
 
 // CodeNotSupported is the code of the *Error a connector returns for an
@@ -168,6 +195,16 @@ type Processor interface {
 	Void(ctx context.Context, req *VoidRequest) (*OperationResult, error)
 	Refund(ctx context.Context, req *RefundRequest) (*OperationResult, error)
 	Lookup(ctx context.Context, req *LookupRequest) (*LookupResult, error)
+	// CompleteAuthentication returns the outcome of an authorization that
+	// answered requires_action: the answer Authorize gives for an
+	// authorization without authentication, or requires_action again while
+	// the shopper has not finished. A connector whose processor learns the
+	// outcome on its own side, so that Lookup reports it (the sandbox,
+	// Stripe), answers CodeNotSupported and the engine asks Lookup. Details
+	// the processor refuses (forged, expired, already used) are an *Error
+	// with CodeValidation, and the authorization stays as it was; a Go error
+	// is an unknown outcome, and the same request may be sent again.
+	CompleteAuthentication(ctx context.Context, req *AuthenticationRequest) (*AuthorizeResult, error)
 }
 
 // UnsupportedProcessor answers CodeNotSupported for every operation.
@@ -193,6 +230,9 @@ func (UnsupportedProcessor) Refund(context.Context, *RefundRequest) (*OperationR
 }
 func (UnsupportedProcessor) Lookup(context.Context, *LookupRequest) (*LookupResult, error) {
 	return nil, unsupported("lookup")
+}
+func (UnsupportedProcessor) CompleteAuthentication(context.Context, *AuthenticationRequest) (*AuthorizeResult, error) {
+	return nil, unsupported("completing an authentication")
 }
 
 // SandboxOperation is one operation recorded by the built-in sandbox

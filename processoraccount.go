@@ -71,20 +71,34 @@ type ProcessorAccountTx interface {
 
 // RoutingRule is one of a scope's ordered routing rules: a payment that
 // matches every set condition is routed to Processors (account IDs), in
-// order. The first matching rule wins.
+// order, or by Split; a rule has exactly one of the two. The first
+// matching rule wins.
 type RoutingRule struct {
 	Conditions RoutingConditions `json:"conditions"`
-	Processors []string          `json:"processors"`
+	Processors []string          `json:"processors,omitempty"`
+	Split      []RoutingSplit    `json:"split,omitempty"`
+}
+
+// RoutingSplit is one account of a weighted split. A payment's first
+// processor is drawn by weight from its payment ID, so that every time
+// the payment is routed (a fallback, recovery) it is the same draw; the
+// split's other accounts follow as fallbacks by descending weight.
+type RoutingSplit struct {
+	Processor string `json:"processor"`
+	Weight    int    `json:"weight"`
 }
 
 // RoutingConditions are a rule's conditions; an unset one matches any
-// payment. Amounts are minor units of the payment's currency.
+// payment. Amounts are minor units of the payment's currency. CardCountry
+// is the card's issuing country (CardSummary.Country); a card whose
+// country is unknown matches no CardCountry.
 type RoutingConditions struct {
 	PaymentMethodType string            `json:"payment_method_type,omitempty"`
 	Currency          Currency          `json:"currency,omitempty"`
 	AmountGTE         *int64            `json:"amount_gte,omitempty"`
 	AmountLTE         *int64            `json:"amount_lte,omitempty"`
 	CardBrand         string            `json:"card_brand,omitempty"`
+	CardCountry       string            `json:"card_country,omitempty"`
 	Metadata          map[string]string `json:"metadata,omitempty"`
 }
 
@@ -159,6 +173,6 @@ type ProcessorAccountService interface {
 	// Routing returns the scope's rules (none if never set).
 	Routing(ctx context.Context, scope Scope) (*Routing, error)
 	// PutRouting replaces the scope's rules. CodeValidation with params
-	// like rules[2][processors][0].
+	// like rules[2][processors][0] or rules[1][split][0][weight].
 	PutRouting(ctx context.Context, scope Scope, rules []RoutingRule) (*Routing, error)
 }

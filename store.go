@@ -72,6 +72,13 @@ type Tx interface {
 	// attempt or a pending action begun before the cutoff: work a crashed
 	// request left behind. At most limit rows, oldest first.
 	ListStalePayments(ctx context.Context, before time.Time, limit int) ([]*Payment, error)
+	// ListLateCheckPayments returns payments (any scope) that have an
+	// attempt whose LateCheckAt is set and not after due: attempts the
+	// watch for late authorizations must look at now. At most limit rows,
+	// oldest payment first; attempts are filled.
+	ListLateCheckPayments(ctx context.Context, due time.Time, limit int) ([]*Payment, error)
+	// UpdateAttempt writes every mutable field of the attempt (all but
+	// ID, PaymentID and CreatedAt); CodeNotFound if it does not exist.
 	CreateAttempt(ctx context.Context, a *Attempt) error
 	UpdateAttempt(ctx context.Context, a *Attempt) error
 

@@ -7,6 +7,10 @@
 // they reach the store, and opened only to build a connector. This package
 // must never log, return or put in an error a credential value: responses
 // carry only the names of the credential keys that are set.
+//
+// It knows no connector: New is given a ConnectorFunc that builds them
+// (cmd/payloom wires the processor packages in), so that this package
+// imports none of them.
 package accounts
 
 import (
@@ -32,6 +36,15 @@ type Sealer interface {
 	Open(ctx context.Context, scope payloom.Scope, aad, keyID string, ciphertext []byte) ([]byte, error)
 }
 
+// ConnectorFunc builds the connector of a processor account: connector is
+// the account's connector (payloom.ConnectorSimulator, ...), name the
+// account's name, which the processor's Name must return (attempts find
+// their processor by it), and creds the account's opened credentials,
+// which have the keys the connector's credential spec requires. The
+// connector it returns may keep the credentials it needs; it must never
+// show them.
+type ConnectorFunc func(connector, name string, creds map[string]payloom.Secret) (payloom.Processor, error)
+
 // Options configure a Service.
 type Options struct {
 	// Sandbox is the test-mode processor of a merchant without accounts.
@@ -43,21 +56,16 @@ type Options struct {
 	// It may be set after New with SetHealth, as the engine is built with
 	// the Service as its router.
 	Health func(scope payloom.Scope, name string) engine.ProcessorHealth
-	// Timeout bounds each processor call of the connectors built here
-	// (engine.DefaultProcessorTimeout by default).
-	Timeout time.Duration
-	// ReturnURL is where a shopper comes back after a processor's
-	// redirect (Stripe's and Adyen's 3-D Secure).
-	ReturnURL string
-	Logger    *slog.Logger
-	Clock     payloom.Clock
+	Logger *slog.Logger
+	Clock  payloom.Clock
 }
 
 // Service is the processor-account service and the router.
 type Service struct {
-	store  payloom.Store
-	sealer Sealer
-	opts   Options
+	store   payloom.Store
+	sealer  Sealer
+	connect ConnectorFunc
+	opts    Options
 
 	mu     sync.Mutex
 	health func(scope payloom.Scope, name string) engine.ProcessorHealth
@@ -77,10 +85,11 @@ var (
 	_ engine.RoutableChecker          = (*Service)(nil)
 )
 
-// New returns a Service over the store, sealing credentials with sealer.
-func New(store payloom.Store, sealer Sealer, opts Options) *Service {
-	if opts.Timeout <= 0 {
-		opts.Timeout = engine.DefaultProcessorTimeout
+// New returns a Service over the store, sealing credentials with sealer
+// and building accounts' connectors with connect.
+func New(store payloom.Store, sealer Sealer, connect ConnectorFunc, opts Options) *Service {
+	if connect == nil {
+		panic("accounts: New without a ConnectorFunc")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -88,7 +97,8 @@ func New(store payloom.Store, sealer Sealer, opts Options) *Service {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	return &Service{store: store, sealer: sealer, opts: opts, health: opts.Health, cache: map[string]cachedConnector{}}
+	return &Service{store: store, sealer: sealer, connect: connect, opts: opts, health: opts.Health,
+		cache: map[string]cachedConnector{}}
 }
 
 // SetHealth sets where health is read from (see Options.Health).
@@ -171,13 +181,14 @@ func (s *Service) seal(ctx context.Context, a *payloom.ProcessorAccount, creds m
 	return nil
 }
 
-func (s *Service) open(ctx context.Context, a *payloom.ProcessorAccount) (map[string]string, error) {
+func (s *Service) open(ctx context.Context, a *payloom.ProcessorAccount) (map[string]payloom.Secret, error) {
 	b, err := s.sealer.Open(ctx, a.Scope(), a.CredentialsAAD(), a.KeyID, a.Ciphertext)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: credentials of %s: %w", a.ID, err)
 	}
 	defer clear(b)
-	var creds map[string]string
+	// Secret decodes as a string and redacts itself when printed.
+	var creds map[string]payloom.Secret
 	if err := json.Unmarshal(b, &creds); err != nil {
 		return nil, fmt.Errorf("accounts: credentials of %s do not decode", a.ID)
 	}
@@ -305,7 +316,7 @@ func (s *Service) DeleteProcessorAccount(ctx context.Context, scope payloom.Scop
 		}
 		if r != nil {
 			for i, rule := range r.Rules {
-				if slices.Contains(rule.Processors, id) {
+				if slices.Contains(ruleAccounts(rule), id) {
 					return payloom.FieldError("id", "routing rule %d routes to this account; change the routing rules first", i)
 				}
 			}

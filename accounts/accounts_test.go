@@ -3,6 +3,7 @@ package accounts_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,15 +13,17 @@ import (
 	"github.com/payloom/payloom"
 	"github.com/payloom/payloom/accounts"
 	"github.com/payloom/payloom/processor/sandbox"
+	"github.com/payloom/payloom/processor/simulator"
 	"github.com/payloom/payloom/sqlite"
 	"github.com/payloom/payloom/vault"
 )
 
 type env struct {
-	svc   *accounts.Service
-	store *sqlite.Store
-	scope payloom.Scope
-	sb    payloom.Processor
+	svc    *accounts.Service
+	store  *sqlite.Store
+	sealer accounts.Sealer
+	scope  payloom.Scope
+	sb     payloom.Processor
 }
 
 func newEnv(t *testing.T) *env {
@@ -43,8 +46,18 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	sb := sandbox.New(st, sandbox.Options{})
-	return &env{svc: accounts.New(st, vault.New(st, keys, vault.Options{}), accounts.Options{Sandbox: sb}),
-		store: st, scope: payloom.Scope{MerchantID: m.ID}, sb: sb}
+	v := vault.New(st, keys, vault.Options{})
+	return &env{svc: accounts.New(st, v, simulators, accounts.Options{Sandbox: sb}),
+		store: st, sealer: v, scope: payloom.Scope{MerchantID: m.ID}, sb: sb}
+}
+
+// simulators builds the connector of a simulator account, as cmd/payloom
+// does; these tests make no other kind.
+func simulators(connector, name string, creds map[string]payloom.Secret) (payloom.Processor, error) {
+	if connector != payloom.ConnectorSimulator {
+		return nil, fmt.Errorf("no %s connector in this test", connector)
+	}
+	return simulator.NewConnector(creds["base_url"].Reveal(), simulator.ConnectorOptions{Name: name}), nil
 }
 
 func (e *env) account(t *testing.T, scope payloom.Scope, name string) *payloom.ProcessorAccount {

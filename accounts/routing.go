@@ -1,24 +1,26 @@
 package accounts
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/payloom/payloom"
-	"github.com/payloom/payloom/processor/adyen"
-	"github.com/payloom/payloom/processor/simulator"
-	"github.com/payloom/payloom/processor/stripe"
+	"github.com/payloom/payloom/internal/bin"
 )
 
-// Limits of a scope's routing rules.
+// Limits of a scope's routing rules. A split has 2 to MaxRuleProcessors
+// accounts, each weighing 1 to MaxSplitWeight.
 const (
 	MaxRules          = 100
 	MaxRuleProcessors = 10
+	MaxSplitWeight    = 10000
 	maxRuleMetadata   = 20
 )
 
@@ -107,12 +109,23 @@ func checkRules(rules []payloom.RoutingRule, accts []*payloom.ProcessorAccount) 
 		if c.CardBrand != "" && !slices.Contains(knownBrands, payloom.CardBrand(c.CardBrand)) {
 			return payloom.FieldError(p+"[conditions][card_brand]", "rule %d: unknown card_brand", i)
 		}
+		if c.CardCountry != "" && !bin.IsCountry(c.CardCountry) {
+			return payloom.FieldError(p+"[conditions][card_country]",
+				"rule %d: card_country must be an upper-case ISO 3166-1 alpha-2 country code", i)
+		}
 		if len(c.Metadata) > maxRuleMetadata {
 			return payloom.FieldError(p+"[conditions][metadata]", "rule %d: at most %d metadata conditions", i, maxRuleMetadata)
 		}
 		switch {
+		case len(r.Processors) > 0 && len(r.Split) > 0:
+			return payloom.FieldError(p+"[split]", "rule %d: give either processors or split, not both", i)
+		case len(r.Split) > 0:
+			if err := checkSplit(i, p, r.Split, live); err != nil {
+				return err
+			}
+			continue
 		case len(r.Processors) == 0:
-			return payloom.FieldError(p+"[processors]", "rule %d: processors must list at least one processor account", i)
+			return payloom.FieldError(p+"[processors]", "rule %d: processors (or split) must list at least one processor account", i)
 		case len(r.Processors) > MaxRuleProcessors:
 			return payloom.FieldError(p+"[processors]", "rule %d: at most %d processors", i, MaxRuleProcessors)
 		}
@@ -129,6 +142,76 @@ func checkRules(rules []payloom.RoutingRule, accts []*payloom.ProcessorAccount) 
 	return nil
 }
 
+// checkSplit validates rule i's split; p is the rule's param.
+func checkSplit(i int, p string, split []payloom.RoutingSplit, live map[string]bool) error {
+	if len(split) < 2 || len(split) > MaxRuleProcessors {
+		return payloom.FieldError(p+"[split]", "rule %d: a split has 2 to %d processor accounts", i, MaxRuleProcessors)
+	}
+	for j, e := range split {
+		pp := p + "[split][" + strconv.Itoa(j) + "]"
+		if !live[e.Processor] {
+			return payloom.FieldError(pp+"[processor]", "rule %d: no processor account %q in this mode", i, e.Processor)
+		}
+		if slices.IndexFunc(split, func(o payloom.RoutingSplit) bool { return o.Processor == e.Processor }) != j {
+			return payloom.FieldError(pp+"[processor]", "rule %d splits to processor account %s twice", i, e.Processor)
+		}
+		if e.Weight < 1 || e.Weight > MaxSplitWeight {
+			return payloom.FieldError(pp+"[weight]", "rule %d: a weight is an integer from 1 to %d", i, MaxSplitWeight)
+		}
+	}
+	return nil
+}
+
+// ruleAccounts returns the accounts a rule names, whether as processors
+// or in a split.
+func ruleAccounts(r payloom.RoutingRule) []string {
+	ids := slices.Clone(r.Processors)
+	for _, e := range r.Split {
+		ids = append(ids, e.Processor)
+	}
+	return ids
+}
+
+// splitOrder returns the accounts of a split (the usable ones: disabled
+// accounts are dropped before the draw, so their share goes to the others
+// in proportion) in the order payment id tries them: the account the
+// payment's draw falls on, then the rest by descending weight, ties in
+// the rule's order.
+//
+// The draw is a point in [0, total weight) taken from SHA-256 of the
+// payment ID, not a random number: every routing of the payment (at
+// creation, after a fallback, by the recovery pass) draws the same
+// account, while distinct payment IDs, even consecutive ones (IDs made in
+// one millisecond differ by one), hash to points spread over the weights
+// as the merchant set them. Bias from the modulo is below total/2^64.
+func splitOrder(split []payloom.RoutingSplit, usable func(id string) bool, paymentID string) []string {
+	entries := slices.DeleteFunc(slices.Clone(split), func(e payloom.RoutingSplit) bool { return !usable(e.Processor) })
+	if len(entries) == 0 {
+		return nil
+	}
+	var total uint64
+	for _, e := range entries {
+		total += uint64(e.Weight)
+	}
+	sum := sha256.Sum256([]byte(paymentID))
+	point := binary.BigEndian.Uint64(sum[:8]) % total
+	first := 0
+	for i, e := range entries {
+		if point < uint64(e.Weight) {
+			first = i
+			break
+		}
+		point -= uint64(e.Weight)
+	}
+	out := []string{entries[first].Processor}
+	rest := slices.Delete(entries, first, first+1)
+	slices.SortStableFunc(rest, func(a, b payloom.RoutingSplit) int { return cmp.Compare(b.Weight, a.Weight) })
+	for _, e := range rest {
+		out = append(out, e.Processor)
+	}
+	return out
+}
+
 // matches reports whether p meets every condition set in c.
 func matches(c payloom.RoutingConditions, p *payloom.Payment) bool {
 	if c.Currency != "" && c.Currency != p.Currency {
@@ -140,7 +223,7 @@ func matches(c payloom.RoutingConditions, p *payloom.Payment) bool {
 	if c.AmountLTE != nil && p.Amount > *c.AmountLTE {
 		return false
 	}
-	if c.PaymentMethodType != "" || c.CardBrand != "" {
+	if c.PaymentMethodType != "" || c.CardBrand != "" || c.CardCountry != "" {
 		pm := p.PaymentMethod
 		if pm == nil {
 			return false
@@ -149,6 +232,9 @@ func matches(c payloom.RoutingConditions, p *payloom.Payment) bool {
 			return false
 		}
 		if c.CardBrand != "" && (pm.Card == nil || string(pm.Card.Brand) != c.CardBrand) {
+			return false
+		}
+		if c.CardCountry != "" && (pm.Card == nil || pm.Card.Country != c.CardCountry) {
 			return false
 		}
 	}
@@ -165,7 +251,8 @@ func matches(c payloom.RoutingConditions, p *payloom.Payment) bool {
 const routeTimeout = 10 * time.Second
 
 // Route implements engine.Router: the first matching rule's enabled
-// accounts, in the rule's order (only those: a rule is the merchant's
+// accounts, in the rule's order or, for a split, drawn by weight from the
+// payment's ID (see splitOrder) (only those: a rule is the merchant's
 // statement of where such payments may go); without a matching rule, every
 // enabled account in creation order. A scope without an enabled account
 // routes to the default: the sandbox (or the --test-route route) in test
@@ -207,7 +294,11 @@ func (s *Service) Route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Proc
 				continue
 			}
 			chosen = nil
-			for _, id := range r.Processors {
+			ids := r.Processors
+			if len(r.Split) > 0 {
+				ids = splitOrder(r.Split, func(id string) bool { return byID[id] != nil }, p.ID)
+			}
+			for _, id := range ids {
 				if a := byID[id]; a != nil {
 					chosen = append(chosen, a)
 				}
@@ -320,18 +411,15 @@ func (s *Service) connector(ctx context.Context, a *payloom.ProcessorAccount) (p
 	if err != nil {
 		return nil, err
 	}
-	var proc payloom.Processor
-	switch a.Connector {
-	case payloom.ConnectorSimulator:
-		proc = simulator.NewConnector(creds["base_url"], simulator.ConnectorOptions{Name: a.Name, Timeout: s.opts.Timeout})
-	case payloom.ConnectorStripe:
-		proc = stripe.New(stripe.Options{Name: a.Name, APIKey: creds["api_key"], BackendURL: creds["backend_url"],
-			ReturnURL: s.opts.ReturnURL, HTTPClient: &http.Client{Timeout: s.opts.Timeout}})
-	case payloom.ConnectorAdyen:
-		proc = adyen.New(adyen.Options{Name: a.Name, APIKey: creds["api_key"], MerchantAccount: creds["merchant_account"],
-			BaseURL: creds["base_url"], ReturnURL: s.opts.ReturnURL, Timeout: s.opts.Timeout})
-	default:
-		return nil, fmt.Errorf("accounts: account %s has unknown connector %q", a.ID, a.Connector)
+	proc, err := s.connect(a.Connector, a.Name, creds)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: connector of %s (%s): %w", a.ID, a.Connector, err)
+	}
+	if proc == nil || proc.Name() != a.Name {
+		// Captures, refunds and reconciliation find the account by the
+		// name its attempts recorded: a connector under another name
+		// would strand them.
+		return nil, fmt.Errorf("accounts: the %s connector of %s is not named %q", a.Connector, a.ID, a.Name)
 	}
 	s.mu.Lock()
 	if c, ok := s.cache[a.ID]; !ok || c.version < a.Version {

@@ -25,10 +25,24 @@ import (
 	"github.com/payloom/payloom/engine"
 	"github.com/payloom/payloom/internal/canary"
 	"github.com/payloom/payloom/processor/sandbox"
+	"github.com/payloom/payloom/processor/simulator"
+	"github.com/payloom/payloom/processor/stripe"
 	"github.com/payloom/payloom/sqlite"
 	"github.com/payloom/payloom/vault"
 	"github.com/payloom/payloom/webhook"
 )
+
+// harnessConnectors builds processor accounts' connectors, as
+// cmd/payloom's factory does, for the connectors these tests create.
+func harnessConnectors(connector, name string, creds map[string]payloom.Secret) (payloom.Processor, error) {
+	switch connector {
+	case payloom.ConnectorSimulator:
+		return simulator.NewConnector(creds["base_url"].Reveal(), simulator.ConnectorOptions{Name: name}), nil
+	case payloom.ConnectorStripe:
+		return stripe.New(stripe.Options{Name: name, APIKey: creds["api_key"].Reveal(), BackendURL: creds["backend_url"].Reveal()}), nil
+	}
+	return nil, fmt.Errorf("no %s connector in the API tests", connector)
+}
 
 // harnessPublicURL is the engine's public URL in these tests: payment_url,
 // receipt_url and next_action are built on it.
@@ -118,7 +132,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		payments = opts.payments(h.eng)
 	}
 	h.webhooks = webhook.NewService(st, webhook.Options{Logger: logger})
-	h.processors = accounts.New(st, v, accounts.Options{Sandbox: proc, Health: h.eng.ProcessorHealth, Logger: logger})
+	h.processors = accounts.New(st, v, harnessConnectors, accounts.Options{Sandbox: proc, Health: h.eng.ProcessorHealth, Logger: logger})
 	srv := httptest.NewServer(New(Config{
 		Payments: payments, Idempotency: h.eng, Auth: h.eng, Vault: v, Webhooks: h.webhooks,
 		Customers: h.eng, Audit: h.eng, Processors: h.processors,

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/payloom/payloom"
@@ -34,6 +36,12 @@ type routingPutBody struct {
 type routingRuleBody struct {
 	Conditions *routingConditionsBody `json:"conditions"`
 	Processors *[]string              `json:"processors"`
+	Split      *[]routingSplitBody    `json:"split"`
+}
+
+type routingSplitBody struct {
+	Processor *string `json:"processor"`
+	Weight    *int64  `json:"weight"`
 }
 
 type routingConditionsBody struct {
@@ -42,6 +50,7 @@ type routingConditionsBody struct {
 	AmountGTE         *int64             `json:"amount_gte"`
 	AmountLTE         *int64             `json:"amount_lte"`
 	CardBrand         *string            `json:"card_brand"`
+	CardCountry       *string            `json:"card_country"`
 	Metadata          *map[string]string `json:"metadata"`
 }
 
@@ -60,7 +69,7 @@ func renderRouting(r *payloom.Routing) *routingObject {
 		out.UpdatedAt = &t
 	}
 	for i := range out.Rules {
-		if out.Rules[i].Processors == nil {
+		if out.Rules[i].Processors == nil && len(out.Rules[i].Split) == 0 {
 			out.Rules[i].Processors = []string{}
 		}
 	}
@@ -194,15 +203,31 @@ func (s *server) putRouting(c *call, tree any) (*writeOp, error) {
 		return nil, required("rules")
 	}
 	rules := make([]payloom.RoutingRule, 0, len(*b.Rules))
-	for _, rb := range *b.Rules {
+	for i, rb := range *b.Rules {
 		var r payloom.RoutingRule
 		if rb.Processors != nil {
 			r.Processors = *rb.Processors
 		}
+		if rb.Split != nil {
+			for j, e := range *rb.Split {
+				p := "rules[" + strconv.Itoa(i) + "][split][" + strconv.Itoa(j) + "]"
+				switch {
+				case e.Processor == nil:
+					return nil, required(p + "[processor]")
+				case e.Weight == nil:
+					return nil, required(p + "[weight]")
+				case *e.Weight < math.MinInt32 || *e.Weight > math.MaxInt32:
+					// The service checks the bounds; this only keeps
+					// the value within an int on every platform.
+					return nil, payloom.FieldError(p+"[weight]", "rule %d: weight is out of range", i)
+				}
+				r.Split = append(r.Split, payloom.RoutingSplit{Processor: *e.Processor, Weight: int(*e.Weight)})
+			}
+		}
 		if c := rb.Conditions; c != nil {
 			r.Conditions = payloom.RoutingConditions{PaymentMethodType: str(c.PaymentMethodType),
 				Currency: payloom.Currency(str(c.Currency)), AmountGTE: c.AmountGTE, AmountLTE: c.AmountLTE,
-				CardBrand: str(c.CardBrand)}
+				CardBrand: str(c.CardBrand), CardCountry: str(c.CardCountry)}
 			if c.Metadata != nil {
 				r.Conditions.Metadata = *c.Metadata
 			}

@@ -193,3 +193,88 @@ func wantErrorf(t *testing.T, r *response, status int, code, param, what string)
 		t.Errorf("%s = %d %s; want %d code %q param %q", what, r.status, r.body, status, code, param)
 	}
 }
+
+// A rule may split by weight instead of listing processors, and match the
+// card's issuing country; both read back as written, and every mistake is
+// refused naming the rule and field.
+func TestRoutingSplitAndCardCountryAPI(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	key, _ := h.keyWith(h.merchant(nil), payloom.BootstrapPermissions()...)
+	var ids []string
+	for _, name := range []string{"sim-a", "sim-b"} {
+		r := h.do(req{method: "POST", path: "/v1/processor_accounts", key: key,
+			body: `{"name": "` + name + `", "connector": "simulator", "credentials": {"base_url": "http://127.0.0.1:7070"}}`})
+		wantStatus(t, r, 200)
+		ids = append(ids, r.str("id"))
+	}
+	a, b := ids[0], ids[1]
+	body := `{"rules": [{"conditions": {"card_country": "BR"}, "split": [{"processor": "` + a + `", "weight": 70}, {"processor": "` + b + `", "weight": 30}]},
+		{"conditions": {"card_country": "US"}, "processors": ["` + b + `"]}]}`
+	r := h.do(req{method: "PUT", path: "/v1/routing", key: key, body: body})
+	wantStatus(t, r, 200)
+	want := `"rules":[{"conditions":{"card_country":"BR"},"split":[{"processor":"` + a + `","weight":70},{"processor":"` + b + `","weight":30}]},` +
+		`{"conditions":{"card_country":"US"},"processors":["` + b + `"]}]`
+	if !strings.Contains(string(r.body), want) {
+		t.Errorf("PUT /v1/routing = %s; want it to contain %s", r.body, want)
+	}
+	if got := h.do(req{method: "GET", path: "/v1/routing", key: key}); !bytes.Equal(got.body, r.body) {
+		t.Errorf("GET /v1/routing = %s; want the PUT's answer %s", got.body, r.body)
+	}
+	// An account in a split cannot be deleted.
+	wantError(t, h.do(req{method: "DELETE", path: "/v1/processor_accounts/" + a, key: key}), 400, payloom.CodeValidation, "id")
+
+	split := func(entries string) string {
+		return `{"rules": [{"processors": ["` + a + `"]}, {"split": [` + entries + `]}]}`
+	}
+	entry := func(id string, weight int) string {
+		return fmt.Sprintf(`{"processor": "%s", "weight": %d}`, id, weight)
+	}
+	tests := []struct{ body, param string }{
+		{`{"rules": [{"processors": ["` + a + `"], "split": [` + entry(a, 1) + `, ` + entry(b, 1) + `]}]}`, "rules[0][split]"},
+		{`{"rules": [{"conditions": {"currency": "USD"}}]}`, "rules[0][processors]"},
+		{split(entry(a, 1)), "rules[1][split]"},
+		{split(entry(a, 0) + `, ` + entry(b, 1)), "rules[1][split][0][weight]"},
+		{split(entry(a, 1) + `, ` + entry(b, -5)), "rules[1][split][1][weight]"},
+		{split(entry(a, 10001) + `, ` + entry(b, 1)), "rules[1][split][0][weight]"},
+		{split(entry(a, 1) + `, ` + `{"processor": "` + b + `", "weight": 1e40}`), "rules[1][split][1][weight]"},
+		{split(entry(a, 1) + `, ` + `{"processor": "` + b + `", "weight": "30"}`), "rules[1][split][1][weight]"},
+		{split(entry(a, 1) + `, ` + `{"processor": "` + b + `"}`), "rules[1][split][1][weight]"},
+		{split(entry(a, 1) + `, ` + `{"weight": 1}`), "rules[1][split][1][processor]"},
+		{split(entry(a, 1) + `, ` + entry("pa_nope", 1)), "rules[1][split][1][processor]"},
+		{split(entry(a, 1) + `, ` + entry(a, 2)), "rules[1][split][1][processor]"},
+		{split(entry(a, 1) + `, ` + `{"processor": "` + b + `", "weight": 1, "share": 0.5}`), "rules[1][split][1][share]"},
+		{`{"rules": [{"conditions": {"card_country": "br"}, "processors": ["` + a + `"]}]}`, "rules[0][conditions][card_country]"},
+		{`{"rules": [{"conditions": {"card_country": "UK"}, "processors": ["` + a + `"]}]}`, "rules[0][conditions][card_country]"},
+		{`{"rules": [{"conditions": {"card_country": 76}, "processors": ["` + a + `"]}]}`, "rules[0][conditions][card_country]"},
+	}
+	for _, tt := range tests {
+		wantErrorf(t, h.do(req{method: "PUT", path: "/v1/routing", key: key, body: tt.body}), 400, payloom.CodeValidation, tt.param, "PUT /v1/routing "+tt.body)
+	}
+}
+
+// A card's issuing country, from its BIN at tokenization, shows on the
+// token and on the payments made with it; a card the table does not know
+// has none.
+func TestCardCountryAPI(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	key := h.key(h.merchant(nil), false)
+	tests := []struct{ number, country string }{
+		{"4000000760000002", "BR"},
+		{"4000001240000000", "CA"},
+		{cardApprove, "US"},
+		{"4111111111111111", ""},
+	}
+	for _, tt := range tests {
+		r := h.do(req{method: "POST", path: "/v1/tokens", key: key, body: tokenBody(tt.number)})
+		wantStatus(t, r, 200)
+		if got, _ := r.json["card"].(map[string]any)["country"].(string); got != tt.country {
+			t.Errorf("POST /v1/tokens %s: card.country = %q; want %q (%s)", tt.number[:6], got, tt.country, r.body)
+		}
+		p := h.do(req{method: "POST", path: "/v1/payments", key: key, body: `{"amount": 1000, "currency": "USD",
+			"payment_method": {"type": "card", "card": {"token": "` + r.str("id") + `"}}}`})
+		wantStatus(t, p, 200)
+		if got := p.str("payment_method", "card", "country"); got != tt.country {
+			t.Errorf("payment with %s: payment_method.card.country = %q; want %q", tt.number[:6], got, tt.country)
+		}
+	}
+}

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -499,6 +502,47 @@ func TestHostedPaymentPage(t *testing.T) {
 		e.screenshot(t, ctx, "11-receipt-phone")
 	})
 
+	// 3-D Secure at a processor whose authentication page is on another
+	// origin, as Adyen's is: the real adyen connector (a processor account
+	// of the merchant) against a stand-in for Adyen's Checkout API and an
+	// issuer's page. The form's post must not redirect off the page's
+	// form-action; the page follows on by script, the shopper passes,
+	// comes back with redirectResult, and /payments/details decides.
+	t.Run("ThreeDSecureAtAdyen", func(t *testing.T) {
+		adyen := newFakeAdyen(t)
+		acct := map[string]any{}
+		e.api.on(t).expect(http.StatusOK, &acct, "POST", "/v1/processor_accounts", map[string]any{
+			"name": "adyen-e2e", "connector": "adyen",
+			"credentials": map[string]any{"api_key": "test_key", "merchant_account": "PayloomE2E", "base_url": adyen.api.URL + "/v71"},
+		})
+		// The merchant's other payments go back to the sandbox after this.
+		t.Cleanup(func() {
+			e.api.on(t).expect(http.StatusOK, nil, "PATCH", "/v1/processor_accounts/"+acct["id"].(string), map[string]any{"enabled": false})
+		})
+		id, link := e.createPayment(t, map[string]any{"success_url": e.shop.srv.URL + "/orders/11/paid"})
+		ctx := e.tab(t)
+		do(t, ctx, "open the link", chromedp.Navigate(link))
+		typeCard(t, ctx, hppVisa, expYY())
+		do(t, ctx, "pay, and be sent on to the issuer", chromedp.Click(chromedp.ID("pay-button")),
+			chromedp.WaitVisible(chromedp.ID("acs-pass")))
+		if loc := location(t, ctx); !strings.HasPrefix(loc, adyen.acs.URL+"/challenge?MD=") {
+			t.Fatalf("after paying the browser is at %q; want the issuer's page on %s", loc, adyen.acs.URL)
+		}
+		e.screenshot(t, ctx, "12-3ds-other-origin")
+		andWaitLoad(t, ctx, "pass the authentication", chromedp.Click(chromedp.ID("acs-pass")))
+		want := e.shop.srv.URL + "/orders/11/paid?payment_id=" + id
+		if loc := location(t, ctx); loc != want || !e.shop.landedAt("/orders/11/paid?payment_id="+id) {
+			t.Fatalf("after the authentication the browser is at %q; want %s", loc, want)
+		}
+		if p := e.payment(t, id); p.Status != "captured" || p.Processor == nil || p.Processor.Name != "adyen-e2e" ||
+			p.Processor.AuthorizationCode != "065696" {
+			t.Errorf("payment = %+v; want captured at adyen-e2e with Adyen's authCode", p)
+		}
+		if got := adyen.detailsSent(); len(got) != 1 || got[0] != `{"details":{"redirectResult":"X6XtfGC3!passed"}}` {
+			t.Errorf("/payments/details bodies = %q; want one with the redirectResult alone", got)
+		}
+	})
+
 	// A page's secret opens its own payment and nothing else (plain HTTP:
 	// no browser needed to ask).
 	t.Run("SecretOpensOnlyItsPayment", func(t *testing.T) {
@@ -541,4 +585,69 @@ func TestHostedPaymentPage(t *testing.T) {
 
 	srv.Stop()
 	scanForCardData(t, in, []string{hppVisa, hppDeclined, hpp3DS, hppMaster, "4242424242424241"}, []string{hppCVC})
+}
+
+// fakeAdyen stands in for Adyen's Checkout API (api) and an issuer's
+// authentication page (acs, another origin): /v71/payments asks for a
+// redirect to acs; acs's "Pass" link goes back to the returnUrl Payloom
+// sent, with a redirectResult; /v71/payments/details answers Authorised
+// for it.
+type fakeAdyen struct {
+	api, acs *httptest.Server
+	mu       sync.Mutex
+	returns  map[string]string // MD -> returnUrl
+	details  []string
+}
+
+func newFakeAdyen(t *testing.T) *fakeAdyen {
+	t.Helper()
+	f := &fakeAdyen{returns: map[string]string{}}
+	f.acs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		back, ok := f.returns[r.URL.Query().Get("MD")]
+		f.mu.Unlock()
+		if r.URL.Path != "/challenge" || !ok {
+			http.NotFound(w, r)
+			return
+		}
+		u, _ := url.Parse(back)
+		q := u.Query()
+		q.Set("redirectResult", "X6XtfGC3!passed")
+		u.RawQuery = q.Encode()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Issuer</title><h1>Your bank</h1><a id="acs-pass" href="%s">Pass</a></html>`,
+			html.EscapeString(u.String()))
+	}))
+	t.Cleanup(f.acs.Close)
+	f.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var body struct {
+			Reference string `json:"reference"`
+			ReturnURL string `json:"returnUrl"`
+		}
+		json.Unmarshal(raw, &body)
+		w.Header().Set("Content-Type", "application/json")
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		switch r.URL.Path {
+		case "/v71/payments":
+			f.returns[body.Reference] = body.ReturnURL
+			fmt.Fprintf(w, `{"resultCode":"RedirectShopper","pspReference":"993617895204576J","action":{"paymentMethodType":"scheme","type":"redirect","method":"GET","url":"%s/challenge?MD=%s"}}`,
+				f.acs.URL, body.Reference)
+		case "/v71/payments/details":
+			f.details = append(f.details, string(raw))
+			io.WriteString(w, `{"resultCode":"Authorised","pspReference":"993617895204576J","additionalData":{"authCode":"065696"}}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"status":404,"errorCode":"000","message":"not found","errorType":"validation"}`)
+		}
+	}))
+	t.Cleanup(f.api.Close)
+	return f
+}
+
+func (f *fakeAdyen) detailsSent() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.details...)
 }

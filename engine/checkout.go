@@ -17,13 +17,18 @@ import (
 // ConfirmPayment, whose phase payment_confirmed moves the payment to
 // processing with a new pending attempt, in one transaction; from there the
 // attempt runs exactly as CreatePayment's does (the same resumePayment and
-// recordAuthorization). A decline sends the payment back to
-// requires_payment_method, and another confirm adds another attempt.
+// recordAuthorization, and the same routing and fallback: the first attempt
+// goes to the route's first processor, a soft decline or a failure before
+// sending moves on to the next). A decline that ends the routing sends the
+// payment back to requires_payment_method, and another confirm adds
+// another attempt, routed anew (ConfirmAttemptID marks where).
 //
 // A payment in requires_action waits for the shopper at the issuer. When the
-// shopper comes back, CompleteAuthentication asks the processor (Lookup,
-// keyed by the attempt ID) what the authentication decided and records it in
-// phase authentication_recorded, version-checked like every other phase.
+// shopper comes back, CompleteAuthentication asks the processor what the
+// authentication decided (the connector's CompleteAuthentication with what
+// the browser brought back, or Lookup keyed by the attempt ID) and records
+// it in phase authentication_recorded, version-checked like every other
+// phase, with the same fallback rules as an authorization's answer.
 
 var _ payloom.CheckoutService = (*Engine)(nil)
 
@@ -210,7 +215,10 @@ func (e *Engine) ConfirmPayment(ctx context.Context, scope payloom.Scope, opKey,
 		}
 		return nil, err
 	}
-	proc, err := e.processorFor(scope)
+	summary := card.Summary
+	summary.Token = card.ID
+	method := &payloom.PaymentMethod{Type: payloom.PaymentMethodTypeCard, Card: &summary}
+	first, err := e.confirmRoute(ctx, scope, opKey, id, method)
 	if err != nil {
 		return nil, err
 	}
@@ -234,20 +242,25 @@ func (e *Engine) ConfirmPayment(ctx context.Context, scope payloom.Scope, opKey,
 		case cur.ExpiresAt != nil && !now.Before(*cur.ExpiresAt):
 			p, expired = cur, true
 			return markExpired(ctx, tx, cur, now)
+		case first == nil:
+			// It was being paid when the route was chosen and is back
+			// in requires_payment_method since (a decline).
+			return payloom.Errorf(payloom.CodeInvalidState, "the payment changed while it was confirmed; try again")
 		}
-		summary := card.Summary
-		summary.Token = card.ID
 		att := &payloom.Attempt{
 			ID:        payloom.NewID(payloom.PrefixAttempt),
 			PaymentID: cur.ID,
-			Processor: proc.Name(),
+			Processor: first.Name(),
 			Status:    payloom.AttemptStatusPending,
 			CreatedAt: now,
 		}
 		cur.Status = payloom.PaymentStatusProcessing
-		cur.PaymentMethod = &payloom.PaymentMethod{Type: payloom.PaymentMethodTypeCard, Card: &summary}
+		cur.PaymentMethod = method
 		cur.Processor, cur.Failure, cur.NextAction = nil, nil, nil
 		cur.PendingActionKey = opKey
+		// This card's routing starts here: the attempts of earlier
+		// cards neither use up its attempts nor its processors.
+		cur.ConfirmAttemptID = att.ID
 		if req.ReturnURL != "" {
 			cur.ReturnURL = req.ReturnURL
 		}
@@ -278,6 +291,33 @@ func (e *Engine) ConfirmPayment(ctx context.Context, scope payloom.Scope, opKey,
 	return e.present(out), err
 }
 
+// confirmRoute chooses the processor of a confirmation's first attempt, as
+// CreatePayment does for a payment created with its card: the route for
+// the payment as it will be, card included (routing rules may look at its
+// brand). It runs before the confirmation's transaction, because a router
+// may read the store. It returns nil, and no error, when there is nothing
+// to route: the payment is not waiting for a card (the transaction gives
+// the reason) or this very request already confirmed it.
+func (e *Engine) confirmRoute(ctx context.Context, scope payloom.Scope, opKey, id string, method *payloom.PaymentMethod) (payloom.Processor, error) {
+	var cur *payloom.Payment
+	err := e.view(ctx, "get_payment", func(tx payloom.Tx) error {
+		var err error
+		cur, err = tx.GetPayment(ctx, scope, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cur.PendingActionKey == opKey || cur.Status != payloom.PaymentStatusRequiresPaymentMethod {
+		return nil, nil
+	}
+	draft := *cur
+	draft.Status = payloom.PaymentStatusProcessing
+	draft.PaymentMethod = method
+	draft.Attempts = nil
+	return e.firstProcessor(scope, &draft, "")
+}
+
 // cancelUnpaid cancels a payment in requires_payment_method inside the
 // cancel's claim transaction: no processor holds anything for it. Keeping
 // opKey as PendingActionKey makes a retry of the cancel find its work done.
@@ -292,7 +332,7 @@ func cancelUnpaid(ctx context.Context, tx payloom.Tx, p *payloom.Payment, opKey 
 }
 
 // CompleteAuthentication implements payloom.CheckoutService.
-func (e *Engine) CompleteAuthentication(ctx context.Context, id string) (*payloom.Payment, error) {
+func (e *Engine) CompleteAuthentication(ctx context.Context, id string, details map[string]string) (*payloom.Payment, error) {
 	p, err := e.findPayment(ctx, id)
 	if err != nil {
 		return nil, err
@@ -307,54 +347,67 @@ func (e *Engine) CompleteAuthentication(ctx context.Context, id string) (*payloo
 		return nil, err
 	}
 	ctx = detached(ctx)
-	pctx, cancel := context.WithTimeout(ctx, e.processorTimeout)
-	res, err := proc.Lookup(pctx, &payloom.LookupRequest{
-		IdempotencyKey: att.ID, Reference: p.ID, TransactionID: att.TransactionID,
-	})
-	cancel()
+	res, elapsed, err := e.authenticationOutcome(ctx, proc, p, att, details)
+	if payloom.IsCode(err, payloom.CodeValidation) {
+		// Details the processor refuses (forged, stale, for another
+		// payment) decide nothing: the authentication stays open.
+		e.log.WarnContext(ctx, "the processor refused the details of an authentication", "payment_id", p.ID,
+			"attempt_id", att.ID, "processor", proc.Name(), "err", err)
+		return e.present(p), nil
+	}
 	if err != nil || res == nil {
-		e.log.WarnContext(ctx, "processor lookup of an authentication failed", "payment_id", p.ID,
+		e.log.WarnContext(ctx, "the processor did not tell the outcome of an authentication", "payment_id", p.ID,
 			"attempt_id", att.ID, "processor", proc.Name(), "err", err)
 		return nil, &payloom.Error{Code: payloom.CodeUnavailable,
 			Message: "the processor did not answer; try again in a moment", Err: err}
 	}
-	if !res.Found || res.Result == nil || res.Result.Status == payloom.AuthorizationRequiresAction {
+	if res.Status == payloom.AuthorizationRequiresAction {
 		return e.present(p), nil // the shopper has not answered yet
 	}
+	res = e.absoluteRedirect(res)
 	capture := p.CaptureMethod == payloom.CaptureMethodAutomatic
-	result := e.absoluteRedirect(res.Result)
-	var out *payloom.Payment
-	var recorded bool
-	err = e.update(ctx, PhaseAuthenticationRecorded, func(tx payloom.Tx) error {
-		out, recorded = nil, false
-		cur, err := tx.GetPayment(ctx, scope, p.ID)
-		if err != nil {
-			return err
-		}
-		out = cur
-		a := authenticatingAttempt(cur)
-		if a == nil || a.ID != att.ID {
-			return nil // recorded by a concurrent request
-		}
-		now := e.now()
-		if err := e.writeOutcome(ctx, tx, scope, cur, a, proc.Name(), capture, result, now); err != nil {
-			return err
-		}
-		recorded = true
-		return nil
-	})
+	out, err := e.recordAuthorization(ctx, PhaseAuthenticationRecorded, scope, p.ID, att.ID, proc.Name(), capture, res, elapsed, e.fallbackRoute(p, res))
 	if err != nil {
 		return nil, err
 	}
-	if recorded {
-		args := []any{"payment_id", out.ID, "attempt_id", att.ID, "status", out.Status, "processor", proc.Name()}
-		if out.Failure != nil {
-			args = append(args, "failure_code", out.Failure.Code, "decline_code", out.Failure.DeclineCode)
+	e.fault(PhaseAuthenticationRecorded)
+	if next := pendingAttempt(out); next != nil {
+		// A soft decline after the authentication: the attempt at the
+		// next processor was committed with it. Bounded by MaxAttempts.
+		out, err = e.resumePayment(ctx, out)
+		if err != nil {
+			return nil, err
 		}
-		e.log.InfoContext(ctx, "authentication recorded", args...)
-		e.fault(PhaseAuthenticationRecorded)
 	}
 	return e.present(out), nil
+}
+
+// authenticationOutcome asks att's processor what the shopper's
+// authentication decided: CompleteAuthentication with what the browser
+// brought back, or, for a connector that learns it on its own side
+// (CodeNotSupported), Lookup by the attempt's key. A result in
+// requires_action means there is no outcome yet (Lookup finding nothing
+// included).
+func (e *Engine) authenticationOutcome(ctx context.Context, proc payloom.Processor, p *payloom.Payment, att *payloom.Attempt, details map[string]string) (*payloom.AuthorizeResult, time.Duration, error) {
+	pctx, cancel := context.WithTimeout(ctx, e.processorTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := proc.CompleteAuthentication(pctx, &payloom.AuthenticationRequest{
+		IdempotencyKey: att.ID, Reference: p.ID, TransactionID: att.TransactionID, Details: details,
+	})
+	if payloom.IsCode(err, payloom.CodeNotSupported) {
+		var lr *payloom.LookupResult
+		lr, err = proc.Lookup(pctx, &payloom.LookupRequest{
+			IdempotencyKey: att.ID, Reference: p.ID, TransactionID: att.TransactionID,
+		})
+		res = nil
+		if err == nil && lr != nil && lr.Found && lr.Result != nil {
+			res = lr.Result
+		} else if err == nil {
+			res = &payloom.AuthorizeResult{Status: payloom.AuthorizationRequiresAction}
+		}
+	}
+	return res, time.Since(start), err
 }
 
 // authenticatingAttempt returns the attempt a payment in requires_action

@@ -439,14 +439,14 @@ func TestThreeDSecure(t *testing.T) {
 			}
 
 			// Before the shopper answers, nothing changes.
-			same, err := e.eng.CompleteAuthentication(e.ctx, p.ID)
+			same, err := e.eng.CompleteAuthentication(e.ctx, p.ID, nil)
 			if err != nil || same.Status != payloom.PaymentStatusRequiresAction {
 				t.Fatalf("CompleteAuthentication(open challenge) = %v, %v; want requires_action", same, err)
 			}
 			if _, err := e.sandbox.CompleteChallenge(e.ctx, txn, tt.approve); err != nil {
 				t.Fatal(err)
 			}
-			done, err := e.eng.CompleteAuthentication(e.ctx, p.ID)
+			done, err := e.eng.CompleteAuthentication(e.ctx, p.ID, nil)
 			if err != nil || done.Status != tt.status || done.NextAction != nil {
 				t.Fatalf("CompleteAuthentication = %+v, %v; want status %q without next_action", done, err, tt.status)
 			}
@@ -457,7 +457,7 @@ func TestThreeDSecure(t *testing.T) {
 				t.Errorf("Processor = %+v; want an authorization code", done.Processor)
 			}
 			// Again: nothing more happens.
-			again, err := e.eng.CompleteAuthentication(e.ctx, p.ID)
+			again, err := e.eng.CompleteAuthentication(e.ctx, p.ID, nil)
 			if err != nil || again.Status != tt.status {
 				t.Errorf("second CompleteAuthentication = %v, %v; want %q", again, err, tt.status)
 			}
@@ -481,9 +481,9 @@ func TestThreeDSecure(t *testing.T) {
 	}
 	t.Run("unknown payment", func(t *testing.T) {
 		e := newEnv(t)
-		_, err := e.eng.CompleteAuthentication(e.ctx, payloom.NewID(payloom.PrefixPayment))
+		_, err := e.eng.CompleteAuthentication(e.ctx, payloom.NewID(payloom.PrefixPayment), nil)
 		wantCode(t, "CompleteAuthentication(unknown)", err, payloom.CodeNotFound)
-		_, err = e.eng.CompleteAuthentication(e.ctx, "../etc")
+		_, err = e.eng.CompleteAuthentication(e.ctx, "../etc", nil)
 		wantCode(t, "CompleteAuthentication(not an ID)", err, payloom.CodeNotFound)
 	})
 }

@@ -17,8 +17,10 @@
 // a soft decline or a failure before processing, the phase that records the
 // answer also commits the next attempt, at the next processor of the route;
 // an unknown outcome is settled only at its own processor, by Lookup or a
-// resend under the same key (reconcile.go). Circuit breakers (breaker.go)
-// keep failing processors out of routes for a while.
+// resend under the same key (reconcile.go); an attempt the processor still
+// has no record of after a grace period fails, and is watched for a late
+// authorization, which is voided (latecheck.go). Circuit breakers
+// (breaker.go) keep failing processors out of routes for a while.
 //
 // A card is saved for a customer only in the transaction that records a
 // successful authorization, and key changes are audited in the transaction
@@ -66,6 +68,11 @@ const (
 	PhaseRefundCreated   = "refund_created"
 	PhaseRefundCalled    = "refund_called"
 	PhaseRefundRecorded  = "refund_recorded"
+	// The late-check job (latecheck.go): the reversal of a late
+	// authorization is committed pending, sent, then recorded.
+	PhaseLateReversalClaimed  = "late_reversal_claimed"
+	PhaseLateReversalCalled   = "late_reversal_called"
+	PhaseLateReversalRecorded = "late_reversal_recorded"
 )
 
 // Config wires an Engine. Store and Vault are required.
@@ -119,6 +126,22 @@ type Config struct {
 	// it (see ProcessorHealth). Only routes of a Router are filtered.
 	BreakerFailures int
 	BreakerCoolDown time.Duration
+	// LookupGrace (default 5m) is how old a pending attempt must be
+	// before its processor's "not found" (Lookup) ends it: younger, the
+	// request may never have been sent (a crash between committing the
+	// attempt and calling), and it is sent again under the same key;
+	// older, the attempt and the payment fail (not_found_at_processor)
+	// and the attempt is watched for a late authorization. A processor's
+	// Capabilities.LookupLag lengthens it; it is never shorter than
+	// ProcessorTimeout.
+	LookupGrace time.Duration
+	// LateCheckInterval (default 1m) paces the job that watches attempts
+	// failed after an unknown outcome, and is the shortest delay between
+	// two lookups of one attempt (the delay grows with the attempt's
+	// age, to at most an hour). LateCheckWindow (default 7 days) is how
+	// long after failing an attempt is watched.
+	LateCheckInterval time.Duration
+	LateCheckWindow   time.Duration
 }
 
 // Engine implements the payment, idempotency and auth services.
@@ -140,6 +163,9 @@ type Engine struct {
 	router           Router
 	maxAttempts      int
 	breakers         *breakers
+	lookupGrace      time.Duration
+	lateInterval     time.Duration
+	lateWindow       time.Duration
 
 	// leasesMu guards held: which job leases this engine believes it
 	// holds, to log changes and release them on shutdown.
@@ -178,6 +204,9 @@ func New(cfg Config) *Engine {
 		router:           cfg.Router,
 		maxAttempts:      cfg.MaxAttempts,
 		breakers:         &breakers{m: map[breakerKey]*breaker{}, failures: cfg.BreakerFailures, coolDown: cfg.BreakerCoolDown},
+		lookupGrace:      cfg.LookupGrace,
+		lateInterval:     cfg.LateCheckInterval,
+		lateWindow:       cfg.LateCheckWindow,
 	}
 	if e.breakers.failures <= 0 {
 		e.breakers.failures = DefaultBreakerFailures
@@ -222,6 +251,18 @@ func New(cfg Config) *Engine {
 	}
 	if e.expiryInterval <= 0 {
 		e.expiryInterval = DefaultExpiryInterval
+	}
+	if e.lookupGrace <= 0 {
+		e.lookupGrace = DefaultLookupGrace
+	}
+	if e.lookupGrace < e.processorTimeout {
+		e.lookupGrace = e.processorTimeout
+	}
+	if e.lateInterval <= 0 {
+		e.lateInterval = DefaultLateCheckInterval
+	}
+	if e.lateWindow <= 0 {
+		e.lateWindow = DefaultLateCheckWindow
 	}
 	return e
 }

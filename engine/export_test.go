@@ -12,3 +12,6 @@ func (e *Engine) RecoveryPass(ctx context.Context) (ran bool, recovered int, err
 func (e *Engine) PurgePass(ctx context.Context) (ran bool, purged int64, err error) {
 	return e.purgePass(ctx)
 }
+
+// CanTake exposes canTake to the routing tests.
+var CanTake = canTake

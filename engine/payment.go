@@ -47,14 +47,11 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	// The route is chosen before the transaction, on a draft of the
 	// payment, so that a router may look at everything the payment says.
 	draft := newPayment(scope, opKey, req, card, "", e.now())
-	route, err := e.route(scope, draft)
-	if err == nil {
-		route, err = e.firstTry(scope, route, req.Processor)
-	}
+	first, err := e.firstProcessor(scope, draft, req.Processor)
 	if err != nil {
 		return e.resumeExisting(ctx, scope, opKey, err)
 	}
-	draft.Attempts[0].Processor = route[0].Name()
+	draft.Attempts[0].Processor = first.Name()
 
 	var p *payloom.Payment
 	var created bool
@@ -356,7 +353,7 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 		return e.Payment(ctx, scope, p.ID)
 	}
 	res = e.absoluteRedirect(res)
-	out, err := e.recordAuthorization(ctx, scope, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed, e.fallbackRoute(p, res))
+	out, err := e.recordAuthorization(ctx, PhasePaymentRecorded, scope, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed, e.fallbackRoute(p, res))
 	if err != nil {
 		return nil, err
 	}
@@ -369,32 +366,42 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 	return out, nil
 }
 
-// recordAuthorization is phase payment_recorded: it writes the processor's
-// answer on the attempt and the payment, with its events, unless another
-// request recorded that attempt first, in which case the committed payment
-// is returned unchanged.
+// recordAuthorization writes a processor's answer to an attempt on the
+// attempt and the payment, with its events, in phase payment_recorded (the
+// answer to Authorize, or Lookup's for it: the attempt is pending) or
+// authentication_recorded (the outcome of the shopper's authentication:
+// the attempt is in requires_action). Unless the payment still waits on
+// that attempt in that phase, another request recorded it first, and the
+// committed payment is returned unchanged.
 //
 // When the answer allows a fallback (see mayFallBack) and route has a
-// processor the payment has not tried, the same transaction records the
-// attempt's outcome only and creates the next attempt, pending, at that
-// processor: the payment stays processing and no payment.failed is sent.
-func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (*payloom.Payment, error) {
+// processor the payment's routing has not tried, the same transaction
+// records the attempt's outcome only and creates the next attempt, pending,
+// at that processor: the payment is (or goes back to) processing and no
+// payment.failed is sent. The caller sends that attempt (resumePayment).
+func (e *Engine) recordAuthorization(ctx context.Context, phase string, scope payloom.Scope, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (*payloom.Payment, error) {
+	waiting := pendingAttempt
+	if phase == PhaseAuthenticationRecorded {
+		waiting = authenticatingAttempt
+	}
 	var fellBack *payloom.Attempt
 	var p *payloom.Payment
 	var recorded bool
-	err := e.update(ctx, "payment_recorded", func(tx payloom.Tx) error {
+	err := e.update(ctx, phase, func(tx payloom.Tx) error {
 		recorded = false
 		var err error
 		p, err = tx.GetPayment(ctx, scope, paymentID)
 		if err != nil {
 			return err
 		}
-		att := pendingAttempt(p)
+		att := waiting(p)
 		if att == nil || att.ID != attemptID {
 			return nil // already recorded by a concurrent retry
 		}
 		now := e.now()
-		att.DurationMS = elapsed.Milliseconds()
+		// An authentication's attempt already holds the time of the
+		// authorization that asked for it.
+		att.DurationMS += elapsed.Milliseconds()
 		fellBack = nil
 		if next := e.nextProcessor(p, res, route); next != nil {
 			// Only the attempt takes the answer: apply it to a copy of
@@ -408,6 +415,10 @@ func (e *Engine) recordAuthorization(ctx context.Context, scope payloom.Scope, p
 				Status:    payloom.AttemptStatusPending,
 				CreatedAt: now,
 			}
+			// From requires_action (an authentication that ended in a
+			// soft decline), the payment is back with a processor.
+			p.Status = payloom.PaymentStatusProcessing
+			p.Processor, p.NextAction = nil, nil
 			p.UpdatedAt = now
 			if err := tx.UpdateAttempt(ctx, att); err != nil {
 				return err

@@ -12,11 +12,17 @@ import (
 // supports Lookup, the processor is asked what became of the attempt by our
 // own key first: an authorization it knows of (approved or declined) is
 // recorded as if Authorize had answered, without sending anything again.
-// Only an attempt the processor has no record of (it never arrived, or the
-// process died before sending) is sent again, under the same key and to the
-// same processor, as a retry of the request would; so is every attempt of a
-// processor without Lookup, whose own idempotency deduplicates it. An
-// unknown outcome is never sent to another processor.
+//
+// An attempt the processor has no record of is sent again, under the same
+// key and to the same processor, as a retry of the request would, while it
+// is younger than the lookup grace: the process may have died between
+// committing the attempt and sending it. Older, "not found" is taken as the
+// answer: the attempt and the payment fail (not_found_at_processor, with
+// payment.failed), and the attempt is watched for an authorization the
+// processor commits late, which the late-check job voids (latecheck.go).
+// An attempt of a processor without Lookup is always sent again; its own
+// idempotency deduplicates it. An unknown outcome is never sent to another
+// processor, not even once it has failed.
 //
 // It reports whether the payment no longer waits on the processor.
 func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool, error) {
@@ -41,7 +47,12 @@ func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool
 				return false, nil
 			}
 			// A connector that declared Lookup but refuses it: resend.
-		case lr != nil && lr.Found && lr.Result != nil:
+		case lr != nil && !lr.Found:
+			if age := e.now().Sub(att.CreatedAt); age >= e.lookupGraceFor(proc) {
+				return e.failNotFound(ctx, p, att, proc, age)
+			}
+			// Young enough never to have been sent: resend.
+		case lr != nil && lr.Result != nil:
 			res := *lr.Result
 			capture := p.CaptureMethod == payloom.CaptureMethodAutomatic
 			captureLater := false
@@ -55,7 +66,7 @@ func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool
 				e.log.WarnContext(ctx, "reconciled authorization was voided at the processor",
 					"payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name())
 			}
-			out, err := e.recordAuthorization(ctx, scope, p.ID, att.ID, proc.Name(), capture, &res, 0, e.fallbackRoute(p, &res))
+			out, err := e.recordAuthorization(ctx, PhasePaymentRecorded, scope, p.ID, att.ID, proc.Name(), capture, &res, 0, e.fallbackRoute(p, &res))
 			if err != nil {
 				return false, err
 			}
@@ -88,6 +99,63 @@ func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool
 	out, err := e.resumePayment(ctx, p)
 	if err != nil {
 		return false, err
+	}
+	return pendingAttempt(out) == nil, nil
+}
+
+// lookupGraceFor is the age past which proc's "not found" is final: the
+// engine's grace, or the processor's lookup lag if longer.
+func (e *Engine) lookupGraceFor(proc payloom.Processor) time.Duration {
+	return max(e.lookupGrace, proc.Capabilities().LookupLag)
+}
+
+// notFoundResult is the answer recorded for an attempt the processor has no
+// record of past the lookup grace. It is a failure, but it proves nothing:
+// the caller never lets it fall back to another processor.
+var notFoundResult = payloom.AuthorizeResult{
+	Status:      payloom.AuthorizationFailed,
+	FailureCode: payloom.FailureNotFoundAtProcessor,
+	Message:     "The processor did not answer and has no record of the payment; it was not completed.",
+}
+
+// failNotFound records a pending attempt whose processor has no record of
+// it past the lookup grace: the attempt fails and so does the payment (a
+// hosted-page payment goes back to requires_payment_method, like after any
+// failure), with payment.failed, and in the same transaction the attempt
+// starts being watched for a late authorization. No other processor is
+// tried: the request may still be in the processor's hands.
+func (e *Engine) failNotFound(ctx context.Context, p *payloom.Payment, att *payloom.Attempt, proc payloom.Processor, age time.Duration) (bool, error) {
+	scope := p.Scope()
+	res := notFoundResult
+	var out *payloom.Payment
+	var recorded bool
+	err := e.update(ctx, "payment_recorded", func(tx payloom.Tx) error {
+		out, recorded = nil, false
+		cur, err := tx.GetPayment(ctx, scope, p.ID)
+		if err != nil {
+			return err
+		}
+		out = cur
+		a := pendingAttempt(cur)
+		if a == nil || a.ID != att.ID {
+			return nil // settled meanwhile by a retry of the request
+		}
+		now := e.now()
+		a.LateCheck, a.LateCheckAt = payloom.LateCheckWatching, now.Add(e.lateInterval)
+		if err := e.writeOutcome(ctx, tx, scope, cur, a, proc.Name(), false, &res, now); err != nil {
+			return err
+		}
+		recorded = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	if recorded {
+		e.log.WarnContext(ctx, "the processor has no record of an unanswered attempt past the lookup grace: the payment fails "+
+			"and the attempt is watched for a late authorization",
+			"payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name(), "status", out.Status,
+			"attempt_age_ms", age.Milliseconds())
 	}
 	return pendingAttempt(out) == nil, nil
 }

@@ -99,13 +99,14 @@ func (e *Engine) recoverPayment(ctx context.Context, p *payloom.Payment) (bool, 
 }
 
 // RunBackground runs recovery every RecoveryInterval, purges idempotency
-// records older than IdempotencyTTL every PurgeInterval and expires unpaid
-// payments every ExpiryInterval, starting with one of each at once. It
-// returns when ctx is done.
+// records older than IdempotencyTTL every PurgeInterval, expires unpaid
+// payments every ExpiryInterval and checks for late authorizations every
+// LateCheckInterval, starting with one of each at once. It returns when ctx
+// is done.
 //
 // Every node runs RunBackground, and each job is done by one of them: a
 // pass runs only while this node holds the job's lease (LeaseRecovery,
-// LeasePurge, LeaseExpiry), which it takes when the lease is free or expired and renews
+// LeasePurge, LeaseExpiry, LeaseLateCheck), which it takes when the lease is free or expired and renews
 // every pass. A node that dies stops renewing and another takes the job
 // over when the lease expires (three intervals); a node that shuts down
 // releases its leases on the way out.
@@ -117,9 +118,12 @@ func (e *Engine) RunBackground(ctx context.Context) {
 	defer purge.Stop()
 	expiry := time.NewTicker(e.expiryInterval)
 	defer expiry.Stop()
+	late := time.NewTicker(e.lateInterval)
+	defer late.Stop()
 	e.runRecovery(ctx)
 	e.runPurge(ctx)
 	e.runExpiry(ctx)
+	e.runLateCheck(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -130,6 +134,8 @@ func (e *Engine) RunBackground(ctx context.Context) {
 			e.runPurge(ctx)
 		case <-expiry.C:
 			e.runExpiry(ctx)
+		case <-late.C:
+			e.runLateCheck(ctx)
 		}
 	}
 }

@@ -39,8 +39,9 @@ type RoutableChecker interface {
 }
 
 // route returns the processors to try for p, in order, dropping those that
-// cannot take it (currency, manual capture). Without a Router it is the
-// scope's one processor, whatever it declares, as before routing existed.
+// cannot take it (currency, card country, manual capture). Without a Router
+// it is the scope's one processor, whatever it declares, as before routing
+// existed.
 func (e *Engine) route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Processor, error) {
 	if e.router == nil {
 		proc, err := e.processorFor(scope)
@@ -69,9 +70,15 @@ func (e *Engine) route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Proce
 	return out, nil
 }
 
-// canTake reports whether a processor declaring c can authorize p.
+// canTake reports whether a processor declaring c can authorize p. A card
+// whose issuing country is unknown is not held to a processor's Countries:
+// the processor, not a guess, decides.
 func canTake(c payloom.Capabilities, p *payloom.Payment) bool {
 	if c.Currencies != nil && !slices.Contains(c.Currencies, p.Currency) {
+		return false
+	}
+	if pm := p.PaymentMethod; c.Countries != nil && pm != nil && pm.Card != nil && pm.Card.Country != "" &&
+		!slices.Contains(c.Countries, pm.Card.Country) {
 		return false
 	}
 	if c.PaymentMethods != nil && !slices.Contains(c.PaymentMethods, payloom.PaymentMethodTypeCard) {
@@ -94,14 +101,29 @@ func mayFallBack(res *payloom.AuthorizeResult) bool {
 	return false
 }
 
+// routedAttempts returns the attempts of p's current routing, the ones the
+// attempt limit counts and whose processors are not tried again: for a
+// payment paid on the hosted page (or confirmed through the API), those of
+// its latest confirmation, because each card the shopper tries is routed
+// anew; for any other payment, all of them.
+func routedAttempts(p *payloom.Payment) []*payloom.Attempt {
+	if p.ConfirmAttemptID != "" {
+		if i := slices.IndexFunc(p.Attempts, func(a *payloom.Attempt) bool { return a.ID == p.ConfirmAttemptID }); i >= 0 {
+			return p.Attempts[i:]
+		}
+	}
+	return p.Attempts
+}
+
 // nextProcessor returns the processor of p's next attempt after the
 // current one ended with res, or nil when the payment ends here.
 func (e *Engine) nextProcessor(p *payloom.Payment, res *payloom.AuthorizeResult, route []payloom.Processor) payloom.Processor {
-	if !mayFallBack(res) || len(p.Attempts) >= e.maxAttempts {
+	atts := routedAttempts(p)
+	if !mayFallBack(res) || len(atts) >= e.maxAttempts {
 		return nil
 	}
 	for _, proc := range route {
-		tried := slices.ContainsFunc(p.Attempts, func(a *payloom.Attempt) bool { return a.Processor == proc.Name() })
+		tried := slices.ContainsFunc(atts, func(a *payloom.Attempt) bool { return a.Processor == proc.Name() })
 		if !tried {
 			return proc
 		}
@@ -114,7 +136,7 @@ func (e *Engine) nextProcessor(p *payloom.Payment, res *payloom.AuthorizeResult,
 // Errors of the router are logged and end the payment where it is rather
 // than leave it pending.
 func (e *Engine) fallbackRoute(p *payloom.Payment, res *payloom.AuthorizeResult) []payloom.Processor {
-	if e.router == nil || res == nil || !mayFallBack(res) || len(p.Attempts) >= e.maxAttempts {
+	if e.router == nil || res == nil || !mayFallBack(res) || len(routedAttempts(p)) >= e.maxAttempts {
 		return nil
 	}
 	route, err := e.route(p.Scope(), p)
@@ -133,8 +155,8 @@ func (e *Engine) routerNamed(scope payloom.Scope, name string) (payloom.Processo
 	}
 	proc, err := e.router.ProcessorNamed(scope, name)
 	if err != nil || proc == nil {
-		// Work the mode's default processor took (the hosted page's
-		// confirm goes there) resumes there.
+		// Work the mode's default processor took (before the hosted
+		// page's confirm was routed, it went there) resumes there.
 		if def, derr := e.processor(scope); derr == nil && def != nil && def.Name() == name {
 			return def, nil
 		}
@@ -207,6 +229,21 @@ func (r StaticRouter) ProcessorNamed(scope payloom.Scope, name string) (payloom.
 		}
 	}
 	return nil, errors.New("engine: no processor named " + name + " in the " + scope.Mode() + " route")
+}
+
+// firstProcessor chooses the processor of the first attempt of p's
+// routing: the route for p (as routing sees the payment, card included),
+// with requested, if named, put first. CreatePayment and ConfirmPayment
+// both start here, and the fallbacks after it come from the same route.
+func (e *Engine) firstProcessor(scope payloom.Scope, p *payloom.Payment, requested string) (payloom.Processor, error) {
+	route, err := e.route(scope, p)
+	if err != nil {
+		return nil, err
+	}
+	if route, err = e.firstTry(scope, route, requested); err != nil {
+		return nil, err
+	}
+	return route[0], nil
 }
 
 // firstTry puts the processor the request named first in the route (the

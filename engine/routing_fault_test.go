@@ -4,21 +4,27 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/engine"
 	"github.com/payloom/payloom/processor/simulator"
 )
 
 // TestRandomFaults runs payments over three simulated processors that
-// answer at random with 5xx (not processed), hang after committing, or
-// drop the connection after committing, then reconciles. It passes only if
-// no payment was authorized twice across the three simulators' ledgers,
-// and every payment ends in a final state that matches them. The faults
-// are seeded (PAYLOOM_FAULT_SEED overrides the seed) and the work is
-// bounded: a fixed number of payments, a fixed number of recovery passes.
+// answer at random with 5xx (not processed), hang after committing, drop
+// the connection after committing, or commit late (no answer, invisible to
+// lookups until the test commits them), then reconciles, commits the late
+// ones, and runs the late-check job. It passes only if no payment was
+// authorized twice across the three simulators' ledgers, every payment
+// ends in a final state that matches them, and every authorization the
+// simulators hold for a failed payment was voided (or refunded in full, if
+// captured) by Payloom. The faults are seeded (PAYLOOM_FAULT_SEED
+// overrides the seed) and the work is bounded: a fixed number of payments,
+// a fixed number of recovery and late-check passes.
 func TestRandomFaults(t *testing.T) {
 	n := 2000
 	if testing.Short() {
@@ -36,12 +42,23 @@ func TestRandomFaults(t *testing.T) {
 	const timeout = 150 * time.Millisecond
 	sims := []*sim{startSim(t, "simA", timeout), startSim(t, "simB", timeout), startSim(t, "simC", timeout)}
 	for i, s := range sims {
-		f := simulator.Faults{Seed: seed + uint64(i), ErrorRate: 0.2, HangRate: 0.02, DropRate: 0.04}
+		f := simulator.Faults{Seed: seed + uint64(i), ErrorRate: 0.2, HangRate: 0.02, DropRate: 0.04, LateRate: 0.01}
 		if err := s.server.SetFaults(f); err != nil {
 			t.Fatalf("SetFaults(%+v): %v", f, err)
 		}
 	}
-	e := routedEnv(t, 3, timeout, sims...)
+	var route []payloom.Processor
+	for _, s := range sims {
+		route = append(route, s.conn)
+	}
+	e := newEnv(t, func(c *engine.Config) {
+		c.Router = engine.StaticRouter{Test: route}
+		c.MaxAttempts = 3
+		c.ProcessorTimeout = timeout
+		// Every pass resends held late commits until the grace ends
+		// (each resend waits out the timeout): keep it to two passes.
+		c.LookupGrace = time.Minute
+	})
 	tok := e.token(simulator.CardApprove)
 
 	ids := make([]string, n)
@@ -103,6 +120,71 @@ func TestRandomFaults(t *testing.T) {
 		t.Fatalf("%d payments still processing after reconciliation", left)
 	}
 
+	// The late commits now show up at the simulators, for attempts the
+	// reconciler failed past the lookup grace; the late-check job must
+	// reverse every one of them, through the same random faults.
+	held := 0
+	for _, s := range sims {
+		held += s.server.CommitHeld()
+	}
+	unreversed := func() int {
+		c := 0
+		for _, s := range sims {
+			for _, a := range s.server.Ledger().Approved() {
+				reversed := a.Voided || a.AmountCaptured > 0 && a.AmountRefunded == a.AmountCaptured
+				if !reversed && e.payment(a.Reference).Status == payloom.PaymentStatusFailed {
+					c++
+				}
+			}
+		}
+		return c
+	}
+	// pending counts reversals Payloom has claimed and not recorded yet:
+	// the simulator may have made one whose answer was lost.
+	pending := func() int {
+		c := 0
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			for _, a := range e.payment(id).Attempts {
+				if a.LateCheck == payloom.LateCheckVoidPending || a.LateCheck == payloom.LateCheckRefundPending {
+					c++
+				}
+			}
+		}
+		return c
+	}
+	late, claimed := unreversed(), 0
+	t.Logf("%d late commits; %d authorizations held for failed payments", held, late)
+	reversed := 0
+	for pass := 0; pass < 30 && late+claimed > 0; pass++ {
+		e.clock.Advance(2 * time.Hour)
+		n, err := e.eng.CheckLateAuthorizations(e.ctx)
+		if err != nil {
+			t.Logf("CheckLateAuthorizations pass %d: %v", pass, err)
+		}
+		reversed += n
+		late, claimed = unreversed(), pending()
+	}
+	if late+claimed > 0 {
+		t.Fatalf("after the late-check passes: %d authorizations of failed payments not reversed, %d reversals not recorded", late, claimed)
+	}
+	t.Logf("%d late authorizations reversed", reversed)
+	if reversed != held {
+		t.Errorf("late authorizations reversed = %d; want %d (each late commit once)", reversed, held)
+	}
+	// Each reversal is one operation at its simulator, under the key
+	// derived from the attempt: never a second one.
+	lateOps := map[string][]simulator.LedgerOperation{}
+	for _, s := range sims {
+		for _, o := range s.server.Ledger().Operations {
+			if strings.HasPrefix(o.IdempotencyKey, "void_late_") || strings.HasPrefix(o.IdempotencyKey, "refund_late_") {
+				lateOps[o.TransactionID] = append(lateOps[o.TransactionID], o)
+			}
+		}
+	}
+
 	// Every simulator's approved authorizations, by payment.
 	type approval struct {
 		sim string
@@ -143,9 +225,31 @@ func TestRandomFaults(t *testing.T) {
 			if a.a.AmountCaptured != wantCaptured || p.AmountCaptured != wantCaptured {
 				t.Errorf("payment %d (%s) %s: captured %d, simulator %s captured %d; want %d", i, id, p.Status, p.AmountCaptured, a.sim, a.a.AmountCaptured, wantCaptured)
 			}
-		case payloom.PaymentStatusFailed, payloom.PaymentStatusDeclined:
+		case payloom.PaymentStatusDeclined:
 			if len(got) != 0 {
 				t.Errorf("payment %d (%s) is %s but %s approved it", i, id, p.Status, got[0].sim)
+			}
+		case payloom.PaymentStatusFailed:
+			if len(got) == 0 {
+				break
+			}
+			// Approved late, after Payloom recorded the failure: the
+			// simulator must hold it reversed, and the attempt say so.
+			a := got[0]
+			reversed := a.a.Voided
+			wantStatus := payloom.AttemptStatusVoidedLate
+			if a.a.Capture {
+				reversed = a.a.AmountCaptured == p.Amount && a.a.AmountRefunded == p.Amount
+				wantStatus = payloom.AttemptStatusRefundedLate
+			}
+			if !reversed {
+				t.Errorf("payment %d (%s) is failed but %s holds %+v unreversed", i, id, a.sim, a.a)
+			}
+			if ops := lateOps[a.a.TransactionID]; len(ops) != 1 || ops[0].Status != "succeeded" {
+				t.Errorf("payment %d (%s): reversals at %s = %+v; want exactly one, succeeded", i, id, a.sim, ops)
+			}
+			if at := attemptAt(p, a.sim, a.a.IdempotencyKey); at == nil || at.Status != wantStatus {
+				t.Errorf("payment %d (%s): attempt %s at %s = %+v; want %s", i, id, a.a.IdempotencyKey, a.sim, at, wantStatus)
 			}
 		default:
 			t.Errorf("payment %d (%s) ended %s; want a final state", i, id, p.Status)
@@ -157,4 +261,14 @@ func TestRandomFaults(t *testing.T) {
 		}
 	}
 	t.Logf("final statuses: %v", counts)
+}
+
+// attemptAt returns p's attempt with that ID at that processor, or nil.
+func attemptAt(p *payloom.Payment, processor, id string) *payloom.Attempt {
+	for _, a := range p.Attempts {
+		if a.ID == id && a.Processor == processor {
+			return a
+		}
+	}
+	return nil
 }

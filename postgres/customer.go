@@ -98,7 +98,7 @@ func (t *tx) scanCustomer(row rowScanner) (*payloom.Customer, error) {
 }
 
 const paymentMethodCols = `id, merchant_id, livemode, customer_id, type, card_token, brand, first6, last4,
-	exp_month, exp_year, fingerprint, holder_name, created_at, updated_at`
+	exp_month, exp_year, fingerprint, holder_name, created_at, updated_at, country`
 
 func (t *tx) CreatePaymentMethod(ctx context.Context, m *payloom.SavedPaymentMethod) error {
 	// The customer must exist in the method's scope: the foreign key alone
@@ -111,12 +111,12 @@ func (t *tx) CreatePaymentMethod(ctx context.Context, m *payloom.SavedPaymentMet
 	c := cardOf(m)
 	args := []any{m.ID, m.MerchantID, m.Livemode, m.CustomerID, string(m.Type), m.CardToken,
 		string(c.Brand), c.First6, c.Last4, c.ExpMonth, c.ExpYear, c.Fingerprint, c.HolderName,
-		e.timeNotNull("payment method created_at", m.CreatedAt), e.timeNotNull("payment method updated_at", m.UpdatedAt)}
+		e.timeNotNull("payment method created_at", m.CreatedAt), e.timeNotNull("payment method updated_at", m.UpdatedAt), c.Country}
 	if e.err != nil {
 		return e.err
 	}
 	return t.insertNew(ctx, "payment method", `INSERT INTO payment_methods (`+paymentMethodCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, args...)
 }
 
 // cardOf returns the method's card summary, or an empty one.
@@ -144,13 +144,13 @@ func (t *tx) UpdatePaymentMethod(ctx context.Context, m *payloom.SavedPaymentMet
 	var e enc
 	c := cardOf(m)
 	args := []any{m.CardToken, string(c.Brand), c.First6, c.Last4, c.ExpMonth, c.ExpYear, c.Fingerprint, c.HolderName,
-		e.timeNotNull("payment method updated_at", m.UpdatedAt), m.ID, m.MerchantID, m.Livemode}
+		e.timeNotNull("payment method updated_at", m.UpdatedAt), c.Country, m.ID, m.MerchantID, m.Livemode}
 	if e.err != nil {
 		return e.err
 	}
 	return t.execOne(ctx, "payment method", `UPDATE payment_methods SET card_token = $1, brand = $2, first6 = $3,
-		last4 = $4, exp_month = $5, exp_year = $6, fingerprint = $7, holder_name = $8, updated_at = $9
-		WHERE id = $10 AND merchant_id = $11 AND livemode = $12`, args...)
+		last4 = $4, exp_month = $5, exp_year = $6, fingerprint = $7, holder_name = $8, updated_at = $9, country = $10
+		WHERE id = $11 AND merchant_id = $12 AND livemode = $13`, args...)
 }
 
 func (t *tx) DeletePaymentMethod(ctx context.Context, scope payloom.Scope, id string) error {
@@ -170,7 +170,7 @@ func (t *tx) scanPaymentMethod(row rowScanner) (*payloom.SavedPaymentMethod, err
 	var typ, brand string
 	var created, updated pgtype.Timestamptz
 	if err := row.Scan(&m.ID, &m.MerchantID, &m.Livemode, &m.CustomerID, &typ, &m.CardToken, &brand,
-		&c.First6, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.Fingerprint, &c.HolderName, &created, &updated); err != nil {
+		&c.First6, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.Fingerprint, &c.HolderName, &created, &updated, &c.Country); err != nil {
 		return nil, t.dbError("payment method", err)
 	}
 	m.Object = "payment_method"

@@ -230,28 +230,54 @@ func (t *tx) scanPayment(row rowScanner) (*payloom.Payment, error) {
 // Attempts.
 
 const attemptCols = `id, payment_id, processor, status, code, decline_code, message, raw_code,
-	transaction_id, duration_ms, created_at, completed_at`
+	transaction_id, duration_ms, created_at, completed_at, late_check, late_check_at`
 
 func (t *tx) CreateAttempt(ctx context.Context, a *payloom.Attempt) error {
 	var e enc
 	args := []any{a.ID, a.PaymentID, a.Processor, string(a.Status), a.Code, a.DeclineCode, a.Message, a.RawCode,
-		a.TransactionID, a.DurationMS, e.timeNotNull("attempt created_at", a.CreatedAt), e.timePtr(a.CompletedAt)}
+		a.TransactionID, a.DurationMS, e.timeNotNull("attempt created_at", a.CreatedAt), e.timePtr(a.CompletedAt),
+		string(a.LateCheck), e.time(a.LateCheckAt)}
 	if e.err != nil {
 		return e.err
 	}
 	return t.insertNew(ctx, "attempt", `INSERT INTO attempts (`+attemptCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args...)
 }
 
 func (t *tx) UpdateAttempt(ctx context.Context, a *payloom.Attempt) error {
 	var e enc
 	args := []any{a.Processor, string(a.Status), a.Code, a.DeclineCode, a.Message, a.RawCode, a.TransactionID,
-		a.DurationMS, e.timePtr(a.CompletedAt), a.ID}
+		a.DurationMS, e.timePtr(a.CompletedAt), string(a.LateCheck), e.time(a.LateCheckAt), a.ID}
 	if e.err != nil {
 		return e.err
 	}
 	return t.execOne(ctx, "attempt", `UPDATE attempts SET processor = $1, status = $2, code = $3, decline_code = $4,
-		message = $5, raw_code = $6, transaction_id = $7, duration_ms = $8, completed_at = $9 WHERE id = $10`, args...)
+		message = $5, raw_code = $6, transaction_id = $7, duration_ms = $8, completed_at = $9, late_check = $10,
+		late_check_at = $11 WHERE id = $12`, args...)
+}
+
+// ListLateCheckPayments, inside Update, locks the rows it returns and
+// skips rows another transaction holds, like ListStalePayments.
+func (t *tx) ListLateCheckPayments(ctx context.Context, due time.Time, limit int) ([]*payloom.Payment, error) {
+	if due.IsZero() || limit <= 0 {
+		return []*payloom.Payment{}, nil
+	}
+	lock := ""
+	if t.update {
+		lock = " FOR NO KEY UPDATE SKIP LOCKED"
+	}
+	// The subquery matches the partial index attempts_late_check.
+	rows, err := t.tx.Query(ctx, `SELECT `+paymentCols+` FROM payments WHERE id IN (
+			SELECT payment_id FROM attempts WHERE late_check_at IS NOT NULL AND late_check_at <= $1)
+		ORDER BY created_at, id LIMIT $2`+lock, due, limit)
+	if err != nil {
+		return nil, t.dbError("payment", err)
+	}
+	ps, err := collect(t, rows, "payment", t.scanPayment)
+	if err != nil {
+		return nil, err
+	}
+	return ps, t.fillAttempts(ctx, ps)
 }
 
 // fillAttempts loads the attempts of ps in creation order with one query.
@@ -284,14 +310,16 @@ func (t *tx) fillAttempts(ctx context.Context, ps []*payloom.Payment) error {
 
 func (t *tx) scanAttempt(row rowScanner) (*payloom.Attempt, error) {
 	var a payloom.Attempt
-	var status string
-	var created, completed pgtype.Timestamptz
+	var status, lateCheck string
+	var created, completed, lateCheckAt pgtype.Timestamptz
 	if err := row.Scan(&a.ID, &a.PaymentID, &a.Processor, &status, &a.Code, &a.DeclineCode, &a.Message, &a.RawCode,
-		&a.TransactionID, &a.DurationMS, &created, &completed); err != nil {
+		&a.TransactionID, &a.DurationMS, &created, &completed, &lateCheck, &lateCheckAt); err != nil {
 		return nil, t.dbError("attempt", err)
 	}
 	a.Status = payloom.AttemptStatus(status)
 	a.CreatedAt = decTime(created)
 	a.CompletedAt = decTimePtr(completed)
+	a.LateCheck = payloom.LateCheck(lateCheck)
+	a.LateCheckAt = decTime(lateCheckAt)
 	return &a, nil
 }

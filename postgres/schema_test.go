@@ -23,13 +23,13 @@ var cardTables = map[string]map[string]string{
 		"id": "text", "merchant_id": "text", "livemode": "boolean", "token": "text", "brand": "text",
 		"first6": "text", "last4": "text", "exp_month": "integer", "exp_year": "integer",
 		"fingerprint": "text", "holder_name": "text", "ciphertext": "bytea", "key_id": "text",
-		"created_at": "timestamp with time zone",
+		"created_at": "timestamp with time zone", "country": "text",
 	},
 	"payment_methods": {
 		"id": "text", "merchant_id": "text", "livemode": "boolean", "customer_id": "text", "type": "text",
 		"card_token": "text", "brand": "text", "first6": "text", "last4": "text", "exp_month": "integer",
 		"exp_year": "integer", "fingerprint": "text", "holder_name": "text",
-		"created_at": "timestamp with time zone", "updated_at": "timestamp with time zone",
+		"created_at": "timestamp with time zone", "updated_at": "timestamp with time zone", "country": "text",
 	},
 }
 

@@ -322,7 +322,7 @@ func (t *tx) scanVaultCard(row rowScanner) (*payloom.Card, error) {
 	var brand string
 	var created pgtype.Timestamptz
 	if err := row.Scan(&c.ID, &c.MerchantID, &c.Livemode, &s.Token, &brand, &s.First6, &s.Last4, &s.ExpMonth, &s.ExpYear,
-		&s.Fingerprint, &s.HolderName, &c.Ciphertext, &c.KeyID, &created); err != nil {
+		&s.Fingerprint, &s.HolderName, &c.Ciphertext, &c.KeyID, &created, &s.Country); err != nil {
 		return nil, t.dbError("card", err)
 	}
 	s.Brand = payloom.CardBrand(brand)

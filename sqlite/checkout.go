@@ -20,6 +20,8 @@ type checkoutRow struct {
 	ReturnURL      string         `json:"return_url,omitempty"`
 	PageSecretHash []byte         `json:"page_secret_hash,omitempty"`
 	ReceiptSecret  string         `json:"receipt_secret,omitempty"`
+	// ConfirmAttemptID: the first attempt of the latest confirmation.
+	ConfirmAttemptID string `json:"confirm_attempt_id,omitempty"`
 }
 
 type lineItemRow struct {
@@ -32,9 +34,10 @@ type lineItemRow struct {
 func checkoutArgs(e *enc, pg *payloom.PaymentPage) []any {
 	var row *checkoutRow
 	if pg.LineItems != nil || pg.SuccessURL != "" || pg.FailureURL != "" || pg.ReturnURL != "" ||
-		len(pg.PageSecretHash) > 0 || pg.ReceiptSecret != "" {
+		len(pg.PageSecretHash) > 0 || pg.ReceiptSecret != "" || pg.ConfirmAttemptID != "" {
 		row = &checkoutRow{SuccessURL: pg.SuccessURL, FailureURL: pg.FailureURL, ReturnURL: pg.ReturnURL,
-			PageSecretHash: pg.PageSecretHash, ReceiptSecret: pg.ReceiptSecret.Reveal()}
+			PageSecretHash: pg.PageSecretHash, ReceiptSecret: pg.ReceiptSecret.Reveal(),
+			ConfirmAttemptID: pg.ConfirmAttemptID}
 		if pg.LineItems != nil {
 			items := make([]lineItemRow, len(pg.LineItems))
 			for i, li := range pg.LineItems {
@@ -57,6 +60,7 @@ func scanCheckout(p *payloom.Payment, expires sql.NullInt64, checkout sql.NullSt
 	pg.SuccessURL, pg.FailureURL, pg.ReturnURL = row.SuccessURL, row.FailureURL, row.ReturnURL
 	pg.PageSecretHash = row.PageSecretHash
 	pg.ReceiptSecret = payloom.Secret(row.ReceiptSecret)
+	pg.ConfirmAttemptID = row.ConfirmAttemptID
 	if row.LineItems != nil {
 		pg.LineItems = make([]payloom.LineItem, len(*row.LineItems))
 		for i, li := range *row.LineItems {

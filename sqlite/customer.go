@@ -98,7 +98,7 @@ func scanCustomer(row scanner) (*payloom.Customer, error) {
 }
 
 const paymentMethodCols = `id, merchant_id, livemode, customer_id, type, card_token, brand, first6, last4,
-	exp_month, exp_year, fingerprint, holder_name, created_at, updated_at`
+	exp_month, exp_year, fingerprint, holder_name, created_at, updated_at, country`
 
 func (t *tx) CreatePaymentMethod(ctx context.Context, m *payloom.SavedPaymentMethod) error {
 	// The customer must exist in the method's scope: the foreign key alone
@@ -110,12 +110,12 @@ func (t *tx) CreatePaymentMethod(ctx context.Context, m *payloom.SavedPaymentMet
 	c := cardOf(m)
 	args := []any{m.ID, m.MerchantID, m.Livemode, m.CustomerID, string(m.Type), m.CardToken,
 		string(c.Brand), c.First6, c.Last4, c.ExpMonth, c.ExpYear, c.Fingerprint, c.HolderName,
-		e.timeNotNull("payment method created_at", m.CreatedAt), e.timeNotNull("payment method updated_at", m.UpdatedAt)}
+		e.timeNotNull("payment method created_at", m.CreatedAt), e.timeNotNull("payment method updated_at", m.UpdatedAt), c.Country}
 	if e.err != nil {
 		return e.err
 	}
 	return t.insertNew(ctx, "payment method", `INSERT INTO payment_methods (`+paymentMethodCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, args...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, args...)
 }
 
 // cardOf returns the method's card summary, or an empty one.
@@ -143,12 +143,12 @@ func (t *tx) UpdatePaymentMethod(ctx context.Context, m *payloom.SavedPaymentMet
 	var e enc
 	c := cardOf(m)
 	args := []any{m.CardToken, string(c.Brand), c.First6, c.Last4, c.ExpMonth, c.ExpYear, c.Fingerprint, c.HolderName,
-		e.timeNotNull("payment method updated_at", m.UpdatedAt), m.ID, m.MerchantID, m.Livemode}
+		e.timeNotNull("payment method updated_at", m.UpdatedAt), c.Country, m.ID, m.MerchantID, m.Livemode}
 	if e.err != nil {
 		return e.err
 	}
 	return t.execOne(ctx, "payment method", `UPDATE payment_methods SET card_token = ?, brand = ?, first6 = ?,
-		last4 = ?, exp_month = ?, exp_year = ?, fingerprint = ?, holder_name = ?, updated_at = ?
+		last4 = ?, exp_month = ?, exp_year = ?, fingerprint = ?, holder_name = ?, updated_at = ?, country = ?
 		WHERE id = ? AND merchant_id = ? AND livemode = ?`, args...)
 }
 
@@ -168,7 +168,7 @@ func scanPaymentMethod(row scanner) (*payloom.SavedPaymentMethod, error) {
 	var typ, brand string
 	var created, updated sql.NullInt64
 	if err := row.Scan(&m.ID, &m.MerchantID, &m.Livemode, &m.CustomerID, &typ, &m.CardToken, &brand,
-		&c.First6, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.Fingerprint, &c.HolderName, &created, &updated); err != nil {
+		&c.First6, &c.Last4, &c.ExpMonth, &c.ExpYear, &c.Fingerprint, &c.HolderName, &created, &updated, &c.Country); err != nil {
 		return nil, dbError("payment method", err)
 	}
 	m.Object = "payment_method"

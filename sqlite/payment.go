@@ -209,28 +209,53 @@ func scanPayment(row scanner) (*payloom.Payment, error) {
 // Attempts.
 
 const attemptCols = `id, payment_id, processor, status, code, decline_code, message, raw_code,
-	transaction_id, duration_ms, created_at, completed_at`
+	transaction_id, duration_ms, created_at, completed_at, late_check, late_check_at`
 
 func (t *tx) CreateAttempt(ctx context.Context, a *payloom.Attempt) error {
 	var e enc
 	args := []any{a.ID, a.PaymentID, a.Processor, string(a.Status), a.Code, a.DeclineCode, a.Message, a.RawCode,
-		a.TransactionID, a.DurationMS, e.timeNotNull("attempt created_at", a.CreatedAt), e.timePtr(a.CompletedAt)}
+		a.TransactionID, a.DurationMS, e.timeNotNull("attempt created_at", a.CreatedAt), e.timePtr(a.CompletedAt),
+		string(a.LateCheck), e.time(a.LateCheckAt)}
 	if e.err != nil {
 		return e.err
 	}
-	_, err := t.exec(ctx, "attempt", `INSERT INTO attempts (`+attemptCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err := t.exec(ctx, "attempt", `INSERT INTO attempts (`+attemptCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	return err
 }
 
 func (t *tx) UpdateAttempt(ctx context.Context, a *payloom.Attempt) error {
 	var e enc
 	args := []any{a.Processor, string(a.Status), a.Code, a.DeclineCode, a.Message, a.RawCode, a.TransactionID,
-		a.DurationMS, e.timePtr(a.CompletedAt), a.ID}
+		a.DurationMS, e.timePtr(a.CompletedAt), string(a.LateCheck), e.time(a.LateCheckAt), a.ID}
 	if e.err != nil {
 		return e.err
 	}
 	return t.execOne(ctx, "attempt", `UPDATE attempts SET processor = ?, status = ?, code = ?, decline_code = ?,
-		message = ?, raw_code = ?, transaction_id = ?, duration_ms = ?, completed_at = ? WHERE id = ?`, args...)
+		message = ?, raw_code = ?, transaction_id = ?, duration_ms = ?, completed_at = ?, late_check = ?,
+		late_check_at = ? WHERE id = ?`, args...)
+}
+
+func (t *tx) ListLateCheckPayments(ctx context.Context, due time.Time, limit int) ([]*payloom.Payment, error) {
+	var e enc
+	cutoff := e.time(due)
+	if e.err != nil {
+		return nil, e.err
+	}
+	if cutoff == nil || limit <= 0 {
+		return []*payloom.Payment{}, nil
+	}
+	rows, err := t.tx.QueryContext(t.c(ctx), `SELECT `+paymentCols+` FROM payments WHERE id IN (
+			SELECT payment_id FROM attempts INDEXED BY attempts_late_check
+			WHERE late_check_at IS NOT NULL AND late_check_at <= ?)
+		ORDER BY created_at, id LIMIT ?`, cutoff, limit)
+	if err != nil {
+		return nil, dbError("payment", err)
+	}
+	ps, err := collect(rows, "payment", scanPayment)
+	if err != nil {
+		return nil, err
+	}
+	return ps, t.fillAttempts(ctx, ps)
 }
 
 // fillAttempts loads the attempts of ps in creation order with one query
@@ -272,14 +297,16 @@ func (t *tx) fillAttempts(ctx context.Context, ps []*payloom.Payment) error {
 
 func scanAttempt(row scanner) (*payloom.Attempt, error) {
 	var a payloom.Attempt
-	var status string
-	var created, completed sql.NullInt64
+	var status, lateCheck string
+	var created, completed, lateCheckAt sql.NullInt64
 	if err := row.Scan(&a.ID, &a.PaymentID, &a.Processor, &status, &a.Code, &a.DeclineCode, &a.Message, &a.RawCode,
-		&a.TransactionID, &a.DurationMS, &created, &completed); err != nil {
+		&a.TransactionID, &a.DurationMS, &created, &completed, &lateCheck, &lateCheckAt); err != nil {
 		return nil, dbError("attempt", err)
 	}
 	a.Status = payloom.AttemptStatus(status)
 	a.CreatedAt = decTime(created)
 	a.CompletedAt = decTimePtr(completed)
+	a.LateCheck = payloom.LateCheck(lateCheck)
+	a.LateCheckAt = decTime(lateCheckAt)
 	return &a, nil
 }

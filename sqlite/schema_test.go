@@ -24,11 +24,13 @@ var cardTables = map[string]map[string]string{
 		"id": "TEXT", "merchant_id": "TEXT", "livemode": "INTEGER", "token": "TEXT", "brand": "TEXT",
 		"first6": "TEXT", "last4": "TEXT", "exp_month": "INTEGER", "exp_year": "INTEGER",
 		"fingerprint": "TEXT", "holder_name": "TEXT", "ciphertext": "BLOB", "key_id": "TEXT", "created_at": "INTEGER",
+		"country": "TEXT",
 	},
 	"payment_methods": {
 		"id": "TEXT", "merchant_id": "TEXT", "livemode": "INTEGER", "customer_id": "TEXT", "type": "TEXT",
 		"card_token": "TEXT", "brand": "TEXT", "first6": "TEXT", "last4": "TEXT", "exp_month": "INTEGER",
 		"exp_year": "INTEGER", "fingerprint": "TEXT", "holder_name": "TEXT", "created_at": "INTEGER", "updated_at": "INTEGER",
+		"country": "TEXT",
 	},
 }
 

@@ -163,17 +163,17 @@ func (t *tx) UpdateAPIKey(ctx context.Context, k *payloom.APIKey) error {
 // Cards.
 
 const cardCols = `id, merchant_id, livemode, token, brand, first6, last4, exp_month, exp_year,
-	fingerprint, holder_name, ciphertext, key_id, created_at`
+	fingerprint, holder_name, ciphertext, key_id, created_at, country`
 
 func (t *tx) CreateCard(ctx context.Context, c *payloom.Card) error {
 	var e enc
 	s := &c.Summary
 	args := []any{c.ID, c.MerchantID, c.Livemode, s.Token, string(s.Brand), s.First6, s.Last4, s.ExpMonth, s.ExpYear,
-		s.Fingerprint, s.HolderName, blob(c.Ciphertext), c.KeyID, e.timeNotNull("card created_at", c.CreatedAt)}
+		s.Fingerprint, s.HolderName, blob(c.Ciphertext), c.KeyID, e.timeNotNull("card created_at", c.CreatedAt), s.Country}
 	if e.err != nil {
 		return e.err
 	}
-	_, err := t.exec(ctx, "card", `INSERT INTO cards (`+cardCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err := t.exec(ctx, "card", `INSERT INTO cards (`+cardCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	return err
 }
 
@@ -185,7 +185,7 @@ func (t *tx) GetCard(ctx context.Context, scope payloom.Scope, id string) (*payl
 	var brand string
 	var created sql.NullInt64
 	if err := row.Scan(&c.ID, &c.MerchantID, &c.Livemode, &s.Token, &brand, &s.First6, &s.Last4, &s.ExpMonth, &s.ExpYear,
-		&s.Fingerprint, &s.HolderName, &c.Ciphertext, &c.KeyID, &created); err != nil {
+		&s.Fingerprint, &s.HolderName, &c.Ciphertext, &c.KeyID, &created, &s.Country); err != nil {
 		return nil, dbError("card", err)
 	}
 	s.Brand = payloom.CardBrand(brand)

@@ -21,6 +21,8 @@ func fullPage(created time.Time) payloom.PaymentPage {
 		ReturnURL:      "https://shop.example/back",
 		PageSecretHash: payloom.HashPageSecret("page-secret"),
 		ReceiptSecret:  "receipt-secret",
+		// Any ID: the store keeps it, it does not check it.
+		ConfirmAttemptID: "att_01JCONFIRMED0000000000000",
 	}
 }
 
@@ -60,6 +62,7 @@ func testPaymentPage(t *testing.T, h *harness) {
 	upd.LineItems = []payloom.LineItem{{Description: "One", Amount: 12345, Quantity: 1}}
 	upd.PageSecretHash = payloom.HashPageSecret("rotated")
 	upd.SuccessURL = ""
+	upd.ConfirmAttemptID = "att_01JCONFIRMEDAGAIN000000000"
 	h.update(func(tx payloom.Tx) error { return tx.UpdatePayment(h.ctx, &upd) })
 	cleared := upd
 	cleared.PaymentPage = payloom.PaymentPage{}

@@ -43,7 +43,7 @@ func (h *harness) card(scope payloom.Scope, fingerprint string) *payloom.Card {
 	c := &payloom.Card{
 		ID: id, MerchantID: scope.MerchantID, Livemode: scope.Livemode,
 		Summary: payloom.CardSummary{Token: id, Brand: payloom.CardBrandVisa, First6: "424242", Last4: "4242",
-			ExpMonth: 12, ExpYear: 2031, Fingerprint: fingerprint, HolderName: "Ada"},
+			ExpMonth: 12, ExpYear: 2031, Fingerprint: fingerprint, HolderName: "Ada", Country: "US"},
 		Ciphertext: []byte{1, 2, 3}, KeyID: "k1", CreatedAt: base,
 	}
 	h.update(func(tx payloom.Tx) error { return tx.CreateCard(h.ctx, c) })
@@ -236,7 +236,7 @@ func testPaymentMethod(t *testing.T, h *harness) {
 	// UpdatePaymentMethod points the method at another card.
 	newer := h.card(scope, "fp_1")
 	m.CardToken = newer.ID
-	m.Card.ExpYear, m.Card.HolderName = 2033, "Ada L."
+	m.Card.ExpYear, m.Card.HolderName, m.Card.Country = 2033, "Ada L.", "CA"
 	m.UpdatedAt = at(5)
 	h.update(func(tx payloom.Tx) error { return tx.UpdatePaymentMethod(h.ctx, m) })
 	h.view(func(tx payloom.Tx) error {

@@ -145,7 +145,7 @@ func testCreateCardIn(t *testing.T, h *harness, scope payloom.Scope) {
 	c := &payloom.Card{
 		ID: id, MerchantID: scope.MerchantID, Livemode: scope.Livemode,
 		Summary: payloom.CardSummary{Token: id, Brand: payloom.CardBrandMastercard, First6: "555555", Last4: "4444",
-			ExpMonth: 1, ExpYear: 2031, Fingerprint: "fp_1", HolderName: "Grace Hopper"},
+			ExpMonth: 1, ExpYear: 2031, Fingerprint: "fp_1", HolderName: "Grace Hopper", Country: "GB"},
 		Ciphertext: []byte{0x00, 0x9f, 0xfe, 0x00, 0x42}, KeyID: "k1", CreatedAt: base,
 	}
 	h.update(func(tx payloom.Tx) error { return tx.CreateCard(h.ctx, c) })

@@ -196,6 +196,7 @@ func testCreateAttempt(t *testing.T, h *harness) {
 	y.Status, y.Code, y.DeclineCode = payloom.AttemptStatusDeclined, payloom.FailureCardDeclined, payloom.DeclineFraudulent
 	y.Message, y.RawCode, y.TransactionID = "Do not honor", "05", "txn_a"
 	y.DurationMS, y.CompletedAt = 1234, &completed
+	z.Status, z.LateCheck, z.LateCheckAt = payloom.AttemptStatusFailed, payloom.LateCheckWatching, at(5).Add(7*time.Microsecond)
 	as := []*payloom.Attempt{y, z, x}
 	h.update(func(tx payloom.Tx) error {
 		for _, a := range as {
@@ -224,12 +225,22 @@ func testUpdateAttempt(t *testing.T, h *harness) {
 	completed := at(1).Add(999 * time.Microsecond)
 	a.Status, a.Code, a.DeclineCode, a.Message = payloom.AttemptStatusAuthorized, "c", "d", "approved"
 	a.RawCode, a.TransactionID, a.DurationMS, a.CompletedAt = "00", "txn_9", 87, &completed
+	a.LateCheck, a.LateCheckAt = payloom.LateCheckVoidPending, at(3).Add(time.Microsecond)
 	h.update(func(tx payloom.Tx) error { return tx.UpdateAttempt(h.ctx, a) })
 	p.Attempts = []*payloom.Attempt{a}
 	h.view(func(tx payloom.Tx) error {
 		got, err := tx.GetPayment(h.ctx, scope, p.ID)
 		must(t, "GetPayment", err)
 		checkDiff(t, "GetPayment after UpdateAttempt", p, got)
+		return nil
+	})
+	// The watch ends: LateCheckAt back to zero.
+	a.Status, a.LateCheck, a.LateCheckAt = payloom.AttemptStatusVoidedLate, payloom.LateCheckDone, time.Time{}
+	h.update(func(tx payloom.Tx) error { return tx.UpdateAttempt(h.ctx, a) })
+	h.view(func(tx payloom.Tx) error {
+		got, err := tx.GetPayment(h.ctx, scope, p.ID)
+		must(t, "GetPayment", err)
+		checkDiff(t, "GetPayment after ending the late check", p, got)
 		return nil
 	})
 	ghost := *a
@@ -316,6 +327,86 @@ func testListStalePayments(t *testing.T, h *harness) {
 		}
 		return nil
 	})
+}
+
+// testListLateCheckPayments: payments with an attempt whose late check is
+// due, in any scope, oldest payment first, each once, with its attempts.
+func testListLateCheckPayments(t *testing.T, h *harness) {
+	_, scope := h.merchant()
+	other := h.otherScopes(scope)[0]
+	due := at(10)
+
+	type fixture struct {
+		name   string
+		scope  payloom.Scope
+		checks []time.Time // one failed attempt per entry, with that LateCheckAt
+		listed bool
+	}
+	fixtures := []fixture{
+		{name: "due", scope: scope, checks: []time.Time{at(9)}, listed: true},
+		{name: "due exactly", scope: scope, checks: []time.Time{due}, listed: true},
+		{name: "not yet due", scope: scope, checks: []time.Time{due.Add(time.Microsecond)}},
+		{name: "watch ended", scope: scope, checks: []time.Time{{}}},
+		{name: "other scope", scope: other, checks: []time.Time{at(1)}, listed: true},
+		{name: "two due attempts", scope: scope, checks: []time.Time{at(2), at(3)}, listed: true},
+		{name: "one due of two", scope: scope, checks: []time.Time{{}, at(4)}, listed: true},
+		{name: "no attempt", scope: scope},
+	}
+	var listed []*payloom.Payment
+	h.update(func(tx payloom.Tx) error {
+		for i, f := range fixtures {
+			p := newPayment(f.scope, at(i))
+			p.Status = payloom.PaymentStatusFailed
+			if err := tx.CreatePayment(h.ctx, p); err != nil {
+				return err
+			}
+			for j, c := range f.checks {
+				a := newAttempt(p, at(i).Add(time.Duration(j)*time.Second))
+				a.Status, a.LateCheck, a.LateCheckAt = payloom.AttemptStatusFailed, payloom.LateCheckWatching, c
+				if c.IsZero() {
+					a.LateCheck = payloom.LateCheckDone
+				}
+				if err := tx.CreateAttempt(h.ctx, a); err != nil {
+					return err
+				}
+				p.Attempts = append(p.Attempts, a)
+			}
+			if f.listed {
+				listed = append(listed, p)
+			}
+		}
+		return nil
+	})
+
+	tests := []struct {
+		due   time.Time
+		limit int
+		want  []*payloom.Payment
+	}{
+		{due, 100, listed},
+		{due, 2, listed[:2]},
+		{at(0), 100, nil},
+		{at(1), 100, []*payloom.Payment{listed[2]}},
+		{due, 0, nil},
+	}
+	for _, tt := range tests {
+		call := fmt.Sprintf("ListLateCheckPayments(%s, %d)", tt.due.Format(time.RFC3339Nano), tt.limit)
+		check := func(tx payloom.Tx) error {
+			got, err := tx.ListLateCheckPayments(h.ctx, tt.due, tt.limit)
+			must(t, call, err)
+			if len(got) != len(tt.want) {
+				t.Errorf("%s returned %d payments %v; want %d %v", call, len(got), paymentIDs(got), len(tt.want), paymentIDs(tt.want))
+				return nil
+			}
+			for i := range got {
+				checkDiff(t, fmt.Sprintf("%s[%d]", call, i), tt.want[i], got[i])
+			}
+			return nil
+		}
+		// The job reads in a View; an Update must answer the same.
+		h.view(check)
+		h.update(check)
+	}
 }
 
 func paymentIDs(ps []*payloom.Payment) []string {

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) payloom.Store) {
 		{"UpdateAttempt", testUpdateAttempt},
 		{"ListPayments", testListPayments},
 		{"ListStalePayments", testListStalePayments},
+		{"ListLateCheckPayments", testListLateCheckPayments},
 		{"CreateRefund", testCreateRefund},
 		{"GetRefundByCreationKey", testGetRefundByCreationKey},
 		{"UpdateRefund", testUpdateRefund},
@@ -209,7 +210,7 @@ func fullPayment(scope payloom.Scope, created time.Time) *payloom.Payment {
 	p.SavePaymentMethod = true
 	p.PaymentMethod = &payloom.PaymentMethod{ID: payloom.NewID(payloom.PrefixPaymentMethod), Type: payloom.PaymentMethodTypeCard, Card: &payloom.CardSummary{
 		Token: payloom.NewID(payloom.PrefixToken), Brand: payloom.CardBrandVisa, First6: "424242", Last4: "4242",
-		ExpMonth: 12, ExpYear: 2030, Fingerprint: "fp_abc", HolderName: "Ada Lovelace",
+		ExpMonth: 12, ExpYear: 2030, Fingerprint: "fp_abc", HolderName: "Ada Lovelace", Country: "BR",
 	}}
 	p.Processor = &payloom.ProcessorDetails{
 		Name: "sandbox", TransactionID: "txn_1", AuthorizationCode: "123456", AVSResult: "Y", CVVResult: "M",

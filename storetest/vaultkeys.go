@@ -30,7 +30,7 @@ func newVaultCard(scope payloom.Scope, keyID string) *payloom.Card {
 	return &payloom.Card{
 		ID: id, MerchantID: scope.MerchantID, Livemode: scope.Livemode,
 		Summary: payloom.CardSummary{Token: id, Brand: payloom.CardBrandVisa, First6: "424242", Last4: "4242",
-			ExpMonth: 12, ExpYear: 2031, Fingerprint: "fp_v", HolderName: "Ada"},
+			ExpMonth: 12, ExpYear: 2031, Fingerprint: "fp_v", HolderName: "Ada", Country: "US"},
 		Ciphertext: []byte{0x00, 0x01, 0x02}, KeyID: keyID, CreatedAt: base,
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/internal/bin"
 )
 
 // DefaultCVCTTL is how long a CVC is held when Options.CVCTTL is zero.
@@ -178,6 +179,9 @@ func (v *Vault) Tokenize(ctx context.Context, scope payloom.Scope, in *payloom.C
 			ExpYear:     year,
 			Fingerprint: v.fingerprint(scope.MerchantID, number),
 			HolderName:  holder,
+			// Only the leading digits are looked up, and only the
+			// country is kept.
+			Country: bin.Country(number[:min(len(number), bin.PrefixLen)], brand, scope.Livemode),
 		},
 		Ciphertext: sealCard(dk.aead, dk.id, scope, id, number),
 		KeyID:      dk.id,

@@ -134,17 +134,26 @@ func TestTokenizeRevealRoundTrip(t *testing.T) {
 		number string
 		brand  payloom.CardBrand
 		year   int
+		// country is the issuer's, from the BIN table: test ranges
+		// in test mode only.
+		country string
 	}{
 		{"visa", payloom.CardInput{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2030, CVC: "123", HolderName: "Jane Doe"},
-			e.a, "4242424242424242", payloom.CardBrandVisa, 2030},
+			e.a, "4242424242424242", payloom.CardBrandVisa, 2030, "US"},
 		{"spaces and 2-digit year", payloom.CardInput{Number: "5555 5555 5555 4444", ExpMonth: 3, ExpYear: 26, CVC: "999"},
-			e.a, "5555555555554444", payloom.CardBrandMastercard, 2026},
+			e.a, "5555555555554444", payloom.CardBrandMastercard, 2026, "US"},
 		{"amex live", payloom.CardInput{Number: "3782-822463-10005", ExpMonth: 1, ExpYear: 2031, CVC: "1234"},
-			e.aLive, "378282246310005", payloom.CardBrandAmex, 2031},
+			e.aLive, "378282246310005", payloom.CardBrandAmex, 2031, ""},
 		{"no cvc", payloom.CardInput{Number: "6011111111111117", ExpMonth: 7, ExpYear: 2029},
-			e.b, "6011111111111117", payloom.CardBrandDiscover, 2029},
+			e.b, "6011111111111117", payloom.CardBrandDiscover, 2029, "US"},
 		{"elo", payloom.CardInput{Number: "5066991111111118", ExpMonth: 7, ExpYear: 2029, CVC: "321"},
-			e.b, "5066991111111118", payloom.CardBrandElo, 2029},
+			e.b, "5066991111111118", payloom.CardBrandElo, 2029, "BR"},
+		{"elo live", payloom.CardInput{Number: "5066991111111118", ExpMonth: 7, ExpYear: 2029, CVC: "321"},
+			e.aLive, "5066991111111118", payloom.CardBrandElo, 2029, "BR"},
+		{"brazilian visa", payloom.CardInput{Number: "4000 0007 6000 0002", ExpMonth: 7, ExpYear: 2029, CVC: "321"},
+			e.a, "4000000760000002", payloom.CardBrandVisa, 2029, "BR"},
+		{"brazilian visa live", payloom.CardInput{Number: "4000 0007 6000 0002", ExpMonth: 7, ExpYear: 2029, CVC: "321"},
+			e.aLive, "4000000760000002", payloom.CardBrandVisa, 2029, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok, err := e.vault.Tokenize(ctx, tc.scope, &tc.in)
@@ -154,7 +163,7 @@ func TestTokenizeRevealRoundTrip(t *testing.T) {
 			want := payloom.CardSummary{
 				Brand: tc.brand, First6: tc.number[:6], Last4: tc.number[len(tc.number)-4:],
 				ExpMonth: tc.in.ExpMonth, ExpYear: tc.year, Fingerprint: tok.Card.Fingerprint,
-				HolderName: tc.in.HolderName,
+				HolderName: tc.in.HolderName, Country: tc.country,
 			}
 			if !payloom.HasPrefix(tok.ID, payloom.PrefixToken) || tok.Object != "token" || tok.Livemode != tc.scope.Livemode ||
 				tok.Card != want || len(tok.Card.Fingerprint) != fingerprintLen || !tok.CreatedAt.Equal(e.clock.Now()) {

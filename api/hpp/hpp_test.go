@@ -76,7 +76,8 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv's opts may change the engine's Config (its processor) before New.
+func newEnv(t *testing.T, opts ...func(*engine.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "payloom.db"))
@@ -100,7 +101,7 @@ func newEnv(t *testing.T) *env {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
-	e.eng = engine.New(engine.Config{
+	cfg := engine.Config{
 		Store: st, Vault: e.vault, Logger: logger, PublicURL: srv.URL, Clock: e.now.Now,
 		Processor: func(s payloom.Scope) (payloom.Processor, error) {
 			if s.Livemode {
@@ -108,7 +109,11 @@ func newEnv(t *testing.T) *env {
 			}
 			return e.sandbox, nil
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.eng = engine.New(cfg)
 	mux := http.NewServeMux()
 	pages := New(Config{Checkout: e.eng, Auth: e.eng, Vault: e.vault, PublicURL: srv.URL, Logger: logger, Clock: e.now.Now,
 		SavedCards: func(_ context.Context, scope payloom.Scope, customer string) ([]payloom.CardSummary, error) {

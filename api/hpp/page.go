@@ -74,6 +74,8 @@ type stateView struct {
 	LinkText   string
 	ButtonURL  string
 	ButtonText string
+	// AutoFollow: the page's script follows ButtonURL at once.
+	AutoFollow bool
 	ReceiptURL string
 }
 
@@ -171,6 +173,11 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 
 // renderPaymentState shows a payment that cannot take a card (now).
 func (h *handler) renderPaymentState(w http.ResponseWriter, r *http.Request, p *payloom.Payment, merchant, secret string, l lang, explicit bool) {
+	h.renderState(w, r, http.StatusOK, h.paymentState(p, merchant, l), l)
+}
+
+// paymentState is the view of a payment that cannot take a card (now).
+func (h *handler) paymentState(p *payloom.Payment, merchant string, l lang) *stateView {
 	v := &stateView{baseView: baseView{Merchant: merchant, Test: !p.Livemode}, Amount: formatMoney(p.Amount, p.Currency, l)}
 	back := func(u string) {
 		if u != "" {
@@ -199,7 +206,7 @@ func (h *handler) renderPaymentState(w http.ResponseWriter, r *http.Request, p *
 		v.Kind, v.Title, v.Body = "closed", tr(l, "state.closed.title"), tr(l, "state.closed.body", merchant)
 		back(p.FailureURL)
 	}
-	h.renderState(w, r, http.StatusOK, v, l)
+	return v
 }
 
 func (h *handler) renderForm(w http.ResponseWriter, r *http.Request, status int, p *payloom.Payment, merchant, secret string,
@@ -444,12 +451,29 @@ func parseExpiry(s string) (month, year int, ok bool) {
 	return month, year, month >= 1 && month <= 12
 }
 
+// returnDetails are the parameters a processor's authentication page sent
+// the shopper back with (Adyen's redirectResult), for the processor to
+// read: the query less the page's own parameters, so that the page secret
+// never leaves Payloom. One value per name; at most maxReturnDetails names.
+func returnDetails(q url.Values) map[string]string {
+	const maxReturnDetails = 16
+	out := map[string]string{}
+	for k, v := range q {
+		if k == "s" || k == "lang" || len(v) == 0 || len(out) == maxReturnDetails {
+			continue
+		}
+		out[k] = v[0]
+	}
+	return out
+}
+
 // complete serves GET /pay/{id}/complete: the landing after the form and
 // after the issuer's authentication page. It records a finished
-// authentication first; then a shopper of the hosted page (the page secret
-// in the query or its cookie) goes on to success_url, the 3-D Secure
-// challenge, or back to the page, and a shopper the merchant sent to
-// authenticate goes to the payment's return_url. Without either, the page
+// authentication first (with what the processor appended to the URL);
+// then a shopper of the hosted page (the page secret in the query or its
+// cookie) goes on to success_url, the 3-D Secure challenge, or back to the
+// page, and a shopper the merchant sent to authenticate goes to the
+// payment's return_url. Without either, the page
 // says authentication is complete and shows nothing about the payment.
 func (h *handler) complete(w http.ResponseWriter, r *http.Request) {
 	id, q := r.PathValue("id"), r.URL.Query()
@@ -458,7 +482,7 @@ func (h *handler) complete(w http.ResponseWriter, r *http.Request) {
 	if secret == "" {
 		secret = cookieValue(r, secretCookie)
 	}
-	p, err := h.checkout.CompleteAuthentication(r.Context(), id)
+	p, err := h.checkout.CompleteAuthentication(r.Context(), id, returnDetails(q))
 	if payloom.IsCode(err, payloom.CodeUnavailable) {
 		h.renderState(w, r, http.StatusOK, &stateView{Kind: "processing",
 			baseView: baseView{Refresh: 3, Title: tr(l, "state.processing")}, Body: tr(l, "state.processing.body")}, l)
@@ -489,11 +513,27 @@ func (h *handler) complete(w http.ResponseWriter, r *http.Request) {
 		}
 		h.renderPaymentState(w, r, p, merchant, secret, l, explicit)
 	case payloom.PaymentStatusRequiresAction:
-		if p.NextAction != nil {
-			http.Redirect(w, r, p.NextAction.RedirectURL, http.StatusSeeOther)
+		if p.NextAction == nil {
+			http.Redirect(w, r, pagePath(id, secret, l, explicit), http.StatusSeeOther)
 			return
 		}
-		fallthrough
+		if o := origin(p.NextAction.RedirectURL); o == "" || o == origin(h.publicURL()) {
+			http.Redirect(w, r, p.NextAction.RedirectURL, http.StatusSeeOther) // the sandbox's challenge
+			return
+		}
+		// The processor's authentication page is on another origin.
+		// Browsers hold every redirect after a form post to the form's
+		// form-action, which cannot know that origin: a page that sends
+		// the shopper on (its script at once, or the button) starts a
+		// new navigation instead.
+		merchant, err := h.merchantName(r.Context(), p)
+		if err != nil {
+			h.fail(w, r, err, l)
+			return
+		}
+		v := h.paymentState(p, merchant, l)
+		v.AutoFollow = true
+		h.renderState(w, r, http.StatusOK, v, l)
 	default:
 		http.Redirect(w, r, pagePath(id, secret, l, explicit), http.StatusSeeOther)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,8 +13,41 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payloom/payloom/engine"
 	"github.com/payloom/payloom/processor/simulator"
 )
+
+// apiCaller returns a function that calls the API at url with key and
+// returns the decoded JSON object, failing the test on another status.
+func apiCaller(t *testing.T, url, key string) func(method, path, body string, wantStatus int) map[string]any {
+	return func(method, path, body string, wantStatus int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		b := readBody(t, resp)
+		if err := json.Unmarshal(b, &v); err != nil || resp.StatusCode != wantStatus {
+			t.Fatalf("%s %s = %d %s; want %d", method, path, resp.StatusCode, b, wantStatus)
+		}
+		return v
+	}
+}
+
+// attempts lists a payment's attempts as processor:status.
+func attempts(pay map[string]any) []string {
+	var got []string
+	atts, _ := pay["attempts"].([]any)
+	for _, a := range atts {
+		m, _ := a.(map[string]any)
+		got = append(got, fmt.Sprint(m["processor"], ":", m["status"]))
+	}
+	return got
+}
 
 // A real server routes by a merchant's processor accounts and rules: two
 // simulator accounts created over the API, a rule sending USD to [A, B];
@@ -29,32 +64,7 @@ func TestServeRoutesByProcessorAccounts(t *testing.T) {
 		"PAYLOOM_DATA": filepath.Join(t.TempDir(), "data"), "PAYLOOM_ADDR": "127.0.0.1:0", "PAYLOOM_LOG_LEVEL": "warn",
 	}
 	url, out := serveInProcess(t, env)
-	key := keyRE.FindString(out.String())
-	call := func(method, path, body string, wantStatus int) map[string]any {
-		t.Helper()
-		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v map[string]any
-		b := readBody(t, resp)
-		if err := json.Unmarshal(b, &v); err != nil || resp.StatusCode != wantStatus {
-			t.Fatalf("%s %s = %d %s; want %d", method, path, resp.StatusCode, b, wantStatus)
-		}
-		return v
-	}
-	attempts := func(pay map[string]any) []string {
-		var got []string
-		atts, _ := pay["attempts"].([]any)
-		for _, a := range atts {
-			m, _ := a.(map[string]any)
-			got = append(got, fmt.Sprint(m["processor"], ":", m["status"]))
-		}
-		return got
-	}
+	call := apiCaller(t, url, keyRE.FindString(out.String()))
 	a := call("POST", "/v1/processor_accounts", `{"name": "acq-a", "connector": "simulator", "credentials": {"base_url": "`+hsA.URL+`"}}`, 200)
 	b := call("POST", "/v1/processor_accounts", `{"name": "acq-b", "connector": "simulator", "credentials": {"base_url": "`+hsB.URL+`"}}`, 200)
 	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+b["id"].(string)+`", "`+a["id"].(string)+`"]}]}`, 200)
@@ -120,5 +130,100 @@ func TestServeRoutesByProcessorAccounts(t *testing.T) {
 	re := call("POST", "/v1/refunds", `{"payment_id": "`+pay["id"].(string)+`", "amount": 100}`, 200)
 	if re["status"] != "succeeded" {
 		t.Errorf("refund = %v; want succeeded", re)
+	}
+}
+
+// splitDraw is the account a split [{first, weightFirst}, {second, ...}]
+// draws first for a payment, as docs/routing.md documents it: the first 8
+// bytes of SHA-256 of the payment ID, big-endian, modulo the total weight,
+// fall in the first account's weight or after it.
+func splitDraw(paymentID string, weightFirst, total uint64, first, second string) string {
+	sum := sha256.Sum256([]byte(paymentID))
+	if binary.BigEndian.Uint64(sum[:8])%total < weightFirst {
+		return first
+	}
+	return second
+}
+
+// Over real HTTP, a card_country rule and a weighted split route as
+// configured: a Brazilian card (by its BIN) goes where the country rule
+// says whatever the split; other cards go where their payment ID draws,
+// and when the drawn simulator answers 5xx the payment falls back to the
+// split's other account, never elsewhere.
+func TestServeRoutesBySplitAndCardCountry(t *testing.T) {
+	simA, simB := simulator.NewServer(simulator.Options{}), simulator.NewServer(simulator.Options{})
+	hsA, hsB := httptest.NewServer(simA), httptest.NewServer(simB)
+	defer hsA.Close()
+	defer hsB.Close()
+	env := map[string]string{
+		"PAYLOOM_DATA": filepath.Join(t.TempDir(), "data"), "PAYLOOM_ADDR": "127.0.0.1:0", "PAYLOOM_LOG_LEVEL": "warn",
+	}
+	url, out := serveInProcess(t, env)
+	call := apiCaller(t, url, keyRE.FindString(out.String()))
+	a := call("POST", "/v1/processor_accounts", `{"name": "acq-a", "connector": "simulator", "credentials": {"base_url": "`+hsA.URL+`"}}`, 200)
+	b := call("POST", "/v1/processor_accounts", `{"name": "acq-b", "connector": "simulator", "credentials": {"base_url": "`+hsB.URL+`"}}`, 200)
+	aID, bID := a["id"].(string), b["id"].(string)
+	call("PUT", "/v1/routing", `{"rules": [
+		{"conditions": {"card_country": "BR"}, "processors": ["`+bID+`"]},
+		{"conditions": {"currency": "USD"}, "split": [{"processor": "`+aID+`", "weight": 70}, {"processor": "`+bID+`", "weight": 30}]}]}`, 200)
+	token := func(number, wantCountry string) string {
+		t.Helper()
+		tok := call("POST", "/v1/tokens", fmt.Sprintf(`{"card": {"number": "%s", "exp_month": 12, "exp_year": %d}}`, number, time.Now().Year()+2), 200)
+		if got, _ := tok["card"].(map[string]any)["country"].(string); got != wantCountry {
+			t.Fatalf("token of %s...: card.country = %q; want %q", number[:6], got, wantCountry)
+		}
+		return tok["id"].(string)
+	}
+	pay := func(tok string) map[string]any {
+		t.Helper()
+		return call("POST", "/v1/payments", `{"amount": 990, "currency": "USD", "payment_method": {"type": "card", "card": {"token": "`+tok+`"}}}`, 200)
+	}
+
+	// A Brazilian card matches the country rule before the split.
+	br := token("4000000760000002", "BR")
+	for range 5 {
+		p := pay(br)
+		card, _ := p["payment_method"].(map[string]any)["card"].(map[string]any)
+		if got, want := attempts(p), []string{"acq-b:captured"}; !slices.Equal(got, want) || card["country"] != "BR" {
+			t.Fatalf("BR card payment: attempts %v, card %v; want %v with country BR", got, card, want)
+		}
+	}
+
+	// A US card goes where its payment ID draws.
+	us := token("4242424242424242", "US")
+	drawn := map[string]int{}
+	for range 30 {
+		p := pay(us)
+		want := splitDraw(p["id"].(string), 70, 100, "acq-a", "acq-b")
+		drawn[want]++
+		if got := attempts(p); !slices.Equal(got, []string{want + ":captured"}) {
+			t.Errorf("US card payment %s: attempts %v; want [%s:captured] (its draw)", p["id"], got, want)
+		}
+	}
+	if n := len(simA.Ledger().Approved()); n != drawn["acq-a"] {
+		t.Errorf("A approved %d payments; want the %d drawn to it", n, drawn["acq-a"])
+	}
+
+	// A answers 5xx: payments drawn to A fall back to B, the split's
+	// other account; those drawn to B never touch A. Fewer A failures
+	// than open A's circuit breaker (which would take A out of the
+	// route): this is about the split's order.
+	resp, err := http.Post(hsA.URL+"/_control/rules", "application/json", strings.NewReader(`{"rules": [{"action": "error"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readBody(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("simulator control = %d %s", resp.StatusCode, b)
+	}
+	for i, failedA := 0, 0; i < 40 && failedA < engine.DefaultBreakerFailures-1; i++ {
+		p := pay(us)
+		want := []string{"acq-b:captured"}
+		if splitDraw(p["id"].(string), 70, 100, "acq-a", "acq-b") == "acq-a" {
+			want = []string{"acq-a:failed", "acq-b:captured"}
+			failedA++
+		}
+		if got := attempts(p); p["status"] != "captured" || !slices.Equal(got, want) {
+			t.Errorf("payment %s with A failing = %v, attempts %v; want captured with %v", p["id"], p["status"], got, want)
+		}
 	}
 }

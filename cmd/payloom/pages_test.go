@@ -22,6 +22,9 @@ func TestServeRejectsBadPageConfiguration(t *testing.T) {
 		{"public URL ftp", map[string]string{"PAYLOOM_PUBLIC_URL": "ftp://example.com"}, nil, "PAYLOOM_PUBLIC_URL"},
 		{"expiry interval", nil, []string{"--expiry-interval", "0s"}, "expiry-interval"},
 		{"expiry interval env", map[string]string{"PAYLOOM_EXPIRY_INTERVAL": "often"}, nil, "PAYLOOM_EXPIRY_INTERVAL"},
+		{"lookup grace", nil, []string{"--lookup-grace", "0s"}, "lookup-grace"},
+		{"late check interval env", map[string]string{"PAYLOOM_LATE_CHECK_INTERVAL": "-1m"}, nil, "PAYLOOM_LATE_CHECK_INTERVAL"},
+		{"late check window", nil, []string{"--late-check-window", "0s"}, "late-check-window"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

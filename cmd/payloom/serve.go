@@ -62,6 +62,13 @@ type serveConfig struct {
 	// attempts across them.
 	TestRoute   string
 	MaxAttempts int
+	// LookupGrace is how old an unanswered attempt must be before its
+	// processor's "not found" fails it; LateCheckInterval and
+	// LateCheckWindow pace and bound the watch for late authorizations
+	// on such attempts (engine.Config).
+	LookupGrace       time.Duration
+	LateCheckInterval time.Duration
+	LateCheckWindow   time.Duration
 	// PprofAddr, if set, serves net/http/pprof on its own listener; it
 	// must be a loopback address (profiles reveal internals, and a CPU
 	// profile costs CPU).
@@ -75,6 +82,7 @@ var faultPhases = []string{
 	engine.PhaseActionClaimed, engine.PhaseActionCalled, engine.PhaseActionRecorded,
 	engine.PhaseRefundCreated, engine.PhaseRefundCalled, engine.PhaseRefundRecorded,
 	engine.PhasePaymentConfirmed, engine.PhaseAuthenticationRecorded,
+	engine.PhaseLateReversalClaimed, engine.PhaseLateReversalCalled, engine.PhaseLateReversalRecorded,
 }
 
 func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
@@ -118,6 +126,14 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 			"name=http://host:port of a `payloom simulator` (default: the sandbox alone; env PAYLOOM_TEST_ROUTE)")
 	f.IntVar(&cfg.MaxAttempts, "max-attempts", engine.DefaultMaxAttempts,
 		"most processor attempts of one payment when a route falls back (env PAYLOOM_MAX_ATTEMPTS)")
+	f.DurationVar(&cfg.LookupGrace, "lookup-grace", engine.DefaultLookupGrace,
+		"how old an unanswered payment attempt must be before the processor's \"not found\" fails it "+
+			"(younger, it is sent again under the same key; env PAYLOOM_LOOKUP_GRACE)")
+	f.DurationVar(&cfg.LateCheckInterval, "late-check-interval", engine.DefaultLateCheckInterval,
+		"how often attempts failed after an unknown outcome are checked for a late authorization to void "+
+			"(env PAYLOOM_LATE_CHECK_INTERVAL)")
+	f.DurationVar(&cfg.LateCheckWindow, "late-check-window", engine.DefaultLateCheckWindow,
+		"how long after failing such an attempt is checked (env PAYLOOM_LATE_CHECK_WINDOW)")
 	f.StringVar(&cfg.PprofAddr, "pprof-addr", "",
 		"serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default (env PAYLOOM_PPROF_ADDR)")
 	setEnvBindings(cmd,
@@ -133,6 +149,9 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 		envBinding{"webhook-poll-interval", "PAYLOOM_WEBHOOK_POLL_INTERVAL"},
 		envBinding{"public-url", "PAYLOOM_PUBLIC_URL"},
 		envBinding{"expiry-interval", "PAYLOOM_EXPIRY_INTERVAL"},
+		envBinding{"lookup-grace", "PAYLOOM_LOOKUP_GRACE"},
+		envBinding{"late-check-interval", "PAYLOOM_LATE_CHECK_INTERVAL"},
+		envBinding{"late-check-window", "PAYLOOM_LATE_CHECK_WINDOW"},
 	)
 	return cmd
 }
@@ -156,6 +175,15 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	}
 	if cfg.ExpiryInterval <= 0 {
 		return errors.New("--expiry-interval (PAYLOOM_EXPIRY_INTERVAL) must be positive")
+	}
+	if cfg.LookupGrace <= 0 {
+		return errors.New("--lookup-grace (PAYLOOM_LOOKUP_GRACE) must be positive")
+	}
+	if cfg.LateCheckInterval <= 0 {
+		return errors.New("--late-check-interval (PAYLOOM_LATE_CHECK_INTERVAL) must be positive")
+	}
+	if cfg.LateCheckWindow <= 0 {
+		return errors.New("--late-check-window (PAYLOOM_LATE_CHECK_WINDOW) must be positive")
 	}
 	if cfg.PprofAddr != "" {
 		if err := checkLoopback(cfg.PprofAddr); err != nil {
@@ -229,9 +257,8 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	// Payments are routed over each merchant's processor accounts and
 	// routing rules; a merchant without accounts keeps the default route
 	// (the sandbox or --test-route in test mode, none in live mode).
-	router := accounts.New(st, v, accounts.Options{
-		Sandbox: sb, TestRoute: testRoute, Timeout: engine.DefaultProcessorTimeout,
-		ReturnURL: publicURL, Logger: logger,
+	router := accounts.New(st, v, connectorFactory(engine.DefaultProcessorTimeout, publicURL), accounts.Options{
+		Sandbox: sb, TestRoute: testRoute, Logger: logger,
 	})
 	eng := engine.New(engine.Config{
 		Store:          st,
@@ -245,6 +272,10 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		ExpiryInterval: cfg.ExpiryInterval,
 		Router:         router,
 		MaxAttempts:    cfg.MaxAttempts,
+
+		LookupGrace:       cfg.LookupGrace,
+		LateCheckInterval: cfg.LateCheckInterval,
+		LateCheckWindow:   cfg.LateCheckWindow,
 	})
 	router.SetHealth(eng.ProcessorHealth)
 	// The dispatcher and the service share one configuration: the

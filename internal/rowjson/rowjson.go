@@ -27,6 +27,8 @@ type CardSummary struct {
 	ExpYear     int    `json:"exp_year"`
 	Fingerprint string `json:"fingerprint"`
 	HolderName  string `json:"holder_name"`
+	// Country is absent from rows written before cards had one.
+	Country string `json:"country,omitempty"`
 }
 
 // Processor is a payment's processor column.
@@ -60,7 +62,8 @@ func FromPaymentMethod(pm *payloom.PaymentMethod) *PaymentMethod {
 	r := &PaymentMethod{ID: pm.ID, Type: string(pm.Type)}
 	if c := pm.Card; c != nil {
 		r.Card = &CardSummary{Token: c.Token, Brand: string(c.Brand), First6: c.First6, Last4: c.Last4,
-			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
+			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName,
+			Country: c.Country}
 	}
 	return r
 }
@@ -73,7 +76,8 @@ func (r *PaymentMethod) Domain() *payloom.PaymentMethod {
 	pm := &payloom.PaymentMethod{ID: r.ID, Type: payloom.PaymentMethodType(r.Type)}
 	if c := r.Card; c != nil {
 		pm.Card = &payloom.CardSummary{Token: c.Token, Brand: payloom.CardBrand(c.Brand), First6: c.First6, Last4: c.Last4,
-			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName}
+			ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, Fingerprint: c.Fingerprint, HolderName: c.HolderName,
+			Country: c.Country}
 	}
 	return pm
 }

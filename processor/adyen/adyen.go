@@ -17,6 +17,16 @@
 // unknown outcome at Adyen cannot be settled by polling; the reconciler
 // must wait for Adyen's AUTHORISATION webhook (or an operator).
 //
+// 3-D Secure is Adyen's redirect authentication: /payments answers
+// resultCode RedirectShopper with an action {type redirect, method GET,
+// url}, passed on as requires_action with that (absolute) URL; the shopper
+// authenticates there and Adyen sends them back to the request's return URL
+// with redirectResult appended; CompleteAuthentication sends it to
+// /payments/details, whose resultCode (Authorised, Refused ...) is the
+// authorization's answer. An action Payloom cannot send a browser to (a
+// POST redirect, native 3-D Secure 2 without a URL) is a decline with
+// authentication_required.
+//
 // Classes of failure: resultCode Refused/Cancelled is a decline, hard or
 // soft by refusalReasonCode; resultCode Error, HTTP 400/401/403/404/422/429
 // and a connection never made are failures (not processed, safe
@@ -31,6 +41,8 @@ package adyen
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,13 +125,13 @@ var currencies = []payloom.Currency{"AUD", "BRL", "CAD", "CHF", "CZK", "DKK", "E
 	"MXN", "NOK", "NZD", "PLN", "SEK", "SGD", "USD", "ZAR"}
 
 // Capabilities implements payloom.Processor: no Lookup (see the package
-// comment) and no 3-D Secure (a RedirectShopper answer is passed on as
-// requires_action, but /payments/details is not implemented).
+// comment); 3-D Secure by redirect, completed with /payments/details.
 func (c *Connector) Capabilities() payloom.Capabilities {
 	return payloom.Capabilities{
 		PaymentMethods: []payloom.PaymentMethodType{payloom.PaymentMethodTypeCard},
 		Currencies:     currencies,
 		ManualCapture:  true, PartialCapture: true, PartialRefund: true,
+		ThreeDS: true,
 	}
 }
 
@@ -163,7 +175,14 @@ type paymentResponse struct {
 		Type   string `json:"type"`
 		URL    string `json:"url"`
 		Method string `json:"method"`
+		// Data is the form a POST redirect must send.
+		Data map[string]string `json:"data"`
 	} `json:"action"`
+}
+
+// detailsRequest is the body of /payments/details.
+type detailsRequest struct {
+	Details map[string]string `json:"details"`
 }
 
 type modificationRequest struct {
@@ -275,7 +294,7 @@ func (c *Connector) Authorize(ctx context.Context, req *payloom.AuthorizeRequest
 		PaymentMethod: paymentMethod{Type: "scheme", Number: req.Card.Number.Reveal(),
 			ExpiryMonth: fmt.Sprintf("%02d", req.Card.ExpMonth), ExpiryYear: strconv.Itoa(req.Card.ExpYear),
 			CVC: req.Card.CVC.Reveal(), HolderName: req.Card.HolderName},
-		ReturnURL:          c.opts.ReturnURL,
+		ReturnURL:          c.returnURL(req.ReturnURL),
 		ShopperInteraction: "Ecommerce",
 		ShopperStatement:   req.StatementDescriptor,
 		Metadata:           map[string]string{MetadataAttempt: req.IdempotencyKey},
@@ -327,20 +346,129 @@ func paymentResult(p *paymentResponse) (*payloom.AuthorizeResult, error) {
 		r.TransactionID = p.PspReference
 		return r, nil
 	case "RedirectShopper", "IdentifyShopper", "ChallengeShopper":
-		r := &payloom.AuthorizeResult{Status: payloom.AuthorizationRequiresAction, TransactionID: p.PspReference,
-			FailureCode: payloom.FailureAuthentication, RawCode: p.ResultCode,
-			Message: "The card requires 3-D Secure authentication."}
-		if p.Action != nil && p.Action.URL != "" {
-			r.RedirectURL = p.Action.URL
-			return r, nil
+		if u, ok := redirectURL(p); ok {
+			return &payloom.AuthorizeResult{Status: payloom.AuthorizationRequiresAction, TransactionID: p.PspReference,
+				FailureCode: payloom.FailureAuthentication, RawCode: p.ResultCode,
+				Message: "The card requires 3-D Secure authentication.", RedirectURL: u}, nil
 		}
-		// A native 3-D Secure 2 action has no URL to send the shopper to.
+		// A native 3-D Secure 2 action has no URL to send the shopper to,
+		// and a POST redirect needs a form Payloom does not serve: the
+		// shopper cannot authenticate, and nothing is authorized.
 		d := processor.Declined(processor.DeclineAuthenticationRequired, p.ResultCode)
 		d.TransactionID = p.PspReference
 		return d, nil
 	}
 	// Received, Pending, PresentToShopper ...: not final.
 	return nil, fmt.Errorf("adyen: payment %s answered %q; outcome unknown until Adyen's webhook", p.PspReference, p.ResultCode)
+}
+
+// maxRedirectURL bounds the URL of a redirect action (Adyen's carry the
+// authentication's state in the query).
+const maxRedirectURL = 8192
+
+// redirectURL returns the URL of a GET redirect action (no method given is
+// a GET too, if there is no form to post): absolute http(s) with a host and
+// no credentials, as a browser can be sent to it.
+func redirectURL(p *paymentResponse) (string, bool) {
+	a := p.Action
+	if a == nil || a.Type != "redirect" || len(a.URL) > maxRedirectURL {
+		return "", false
+	}
+	if !strings.EqualFold(a.Method, http.MethodGet) && (a.Method != "" || len(a.Data) > 0) {
+		return "", false
+	}
+	u, err := url.Parse(a.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return "", false
+	}
+	return a.URL, true
+}
+
+// returnURL is where Adyen sends the shopper back after a redirect: the
+// request's own (Payloom's landing for that payment), if it is an absolute
+// URL Adyen can use, else Options.ReturnURL.
+func (c *Connector) returnURL(perRequest string) string {
+	if u, err := url.Parse(perRequest); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		return perRequest
+	}
+	return c.opts.ReturnURL
+}
+
+// detailsKeys are the parameters Adyen appends to the return URL after a
+// redirect that /payments/details takes; anything else on that URL is not
+// Adyen's and is not sent. maxDetail bounds one value.
+var detailsKeys = []string{"redirectResult", "payload"}
+
+const maxDetail = 16 << 10
+
+// CompleteAuthentication implements payloom.Processor with
+// /payments/details: the redirectResult the shopper came back with gives
+// the authorization's answer, mapped like /payments'. Without one the
+// shopper has not come back, and nothing is sent: requires_action. Adyen
+// refusing the details (4xx: forged, expired, already used) is
+// CodeValidation; a lost answer is an unknown outcome, and the same details
+// may be sent again under the same Idempotency-Key (derived from the
+// attempt and the details, so that forged details sent first cannot take
+// the key of the real ones).
+func (c *Connector) CompleteAuthentication(ctx context.Context, req *payloom.AuthenticationRequest) (*payloom.AuthorizeResult, error) {
+	if err := checkKey(req.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	details := map[string]string{}
+	for _, k := range detailsKeys {
+		v := req.Details[k]
+		if v == "" {
+			continue
+		}
+		if len(v) > maxDetail {
+			return nil, payloom.Errorf(payloom.CodeValidation, "adyen: %s is longer than %d bytes", k, maxDetail)
+		}
+		details[k] = v
+	}
+	if len(details) == 0 {
+		return &payloom.AuthorizeResult{Status: payloom.AuthorizationRequiresAction, TransactionID: req.TransactionID,
+			FailureCode: payloom.FailureAuthentication, RawCode: "RedirectShopper",
+			Message: "The shopper has not come back from 3-D Secure authentication."}, nil
+	}
+	key := detailsKey(req.IdempotencyKey, details)
+	res, err := c.call(ctx, "/payments/details", key, &detailsRequest{Details: details})
+	if errors.Is(err, errNotSent) {
+		return nil, processor.ErrUnavailable(c.opts.Name, "authentication", "Adyen could not be reached")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.status != http.StatusOK {
+		notProcessed, _, detail := res.failure()
+		switch {
+		case !notProcessed:
+			return nil, fmt.Errorf("adyen: payment details for %s: %s; outcome unknown", req.IdempotencyKey, detail)
+		case res.status == http.StatusTooManyRequests || res.status == http.StatusUnauthorized || res.status == http.StatusForbidden:
+			return nil, processor.ErrUnavailable(c.opts.Name, "authentication", detail)
+		}
+		return nil, payloom.Errorf(payloom.CodeValidation, "adyen: the authentication's details were refused: %s", detail)
+	}
+	var p paymentResponse
+	if err := json.Unmarshal(res.body, &p); err != nil {
+		return nil, fmt.Errorf("adyen: payment details for %s: unreadable answer, outcome unknown: %w", req.IdempotencyKey, err)
+	}
+	if p.PspReference == "" {
+		p.PspReference = req.TransactionID
+	}
+	return paymentResult(&p)
+}
+
+// detailsKey is the Idempotency-Key of a /payments/details call: the
+// attempt's key (cut to leave room) and a hash of the attempt's key and
+// the details, at most 64 characters.
+func detailsKey(attemptKey string, details map[string]string) string {
+	b, _ := json.Marshal(details) // sorted keys: canonical
+	h := sha256.Sum256(append([]byte(attemptKey+"\n"), b...))
+	prefix := attemptKey
+	if len(prefix) > 40 {
+		prefix = prefix[:40]
+	}
+	return prefix + "-" + hex.EncodeToString(h[:])[:23]
 }
 
 // Capture implements payloom.Processor with /payments/{psp}/captures.

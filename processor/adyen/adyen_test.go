@@ -9,8 +9,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/payloom/payloom"
@@ -23,6 +25,13 @@ const (
 	cardVisa    = "4111111111111111"
 	card3DS     = "4917610000000000"
 	cardBadLuhn = "4111111111111112"
+)
+
+// The redirectResult values of the /payments/details recordings: Adyen's
+// "X6XtfGC3!" prefix and, base64, {"transStatus":"Y"} or "N".
+const (
+	redirectPassed = "X6XtfGC3!eyJ0cmFuc1N0YXR1cyI6IlkifQ=="
+	redirectFailed = "X6XtfGC3!eyJ0cmFuc1N0YXR1cyI6Ik4ifQ=="
 )
 
 var bg = context.Background()
@@ -91,6 +100,14 @@ func TestContract(t *testing.T) {
 					{Name: "500_transient", Card: card(cardVisa, "Server Error")},
 				},
 				processortest.RequiresAction: {{Name: "redirect_shopper", Card: card(card3DS, "S. Hopper")}},
+			},
+			// The shopper comes back from Adyen's redirect with a
+			// redirectResult; the recordings answer these two.
+			Authenticate: func(t *testing.T, res *payloom.AuthorizeResult, pass bool) map[string]string {
+				if pass {
+					return map[string]string{"redirectResult": redirectPassed}
+				}
+				return map[string]string{"redirectResult": redirectFailed}
 			},
 			Authorizations: func(t *testing.T) int { return srv.authorizations() },
 			Replays:        true,
@@ -206,6 +223,12 @@ func TestAnswers(t *testing.T) {
 		{"Pending", 200, nil, `{"pspReference":"PSP0000000000001","resultCode":"Pending"}`, "unknown"},
 		{"Cancelled fraud", 200, nil, `{"pspReference":"PSP0000000000001","resultCode":"Cancelled","refusalReasonCode":"22","refusalReason":"FRAUD-CANCELLED"}`, "declined"},
 		{"ChallengeShopper without a URL", 200, nil, `{"pspReference":"PSP0000000000001","resultCode":"ChallengeShopper","action":{"type":"threeDS2","subtype":"challenge"}}`, "declined"},
+		{"RedirectShopper by POST", 200, nil, `{"pspReference":"PSP0000000000001","resultCode":"RedirectShopper","action":{"type":"redirect","method":"POST","url":"https://test.adyen.com/hpp/3d/validate.shtml","data":{"MD":"x","PaReq":"y"}}}`, "declined"},
+		{"RedirectShopper to a relative URL", 200, nil, `{"pspReference":"PSP0000000000001","resultCode":"RedirectShopper","action":{"type":"redirect","method":"GET","url":"/threeDS/redirect"}}`, "declined"},
+		{"RedirectShopper to javascript:", 200, nil, `{"pspReference":"PSP0000000000001","resultCode":"RedirectShopper","action":{"type":"redirect","method":"GET","url":"javascript:alert(1)"}}`, "declined"},
+		{"RedirectShopper without a method", 200, nil, `{"pspReference":"PSP0000000000001","resultCode":"RedirectShopper","action":{"type":"redirect","url":"https://checkoutshopper-test.adyen.com/checkoutshopper/threeDS/redirect?MD=M2R"}}`, "requires_action"},
+		{"RedirectShopper without a method but with a form", 200, nil, `{"pspReference":"PSP0000000000001","resultCode":"RedirectShopper","action":{"type":"redirect","url":"https://test.adyen.com/hpp/3d/validate.shtml","data":{"MD":"x"}}}`, "declined"},
+		{"RedirectShopper by GET", 200, nil, `{"pspReference":"PSP0000000000001","resultCode":"RedirectShopper","action":{"type":"redirect","method":"GET","url":"https://checkoutshopper-test.adyen.com/checkoutshopper/threeDS/redirect?MD=M2R"}}`, "requires_action"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,5 +304,162 @@ func TestModificationAnswers(t *testing.T) {
 	}
 	if _, err := c.Void(bg, &payloom.VoidRequest{IdempotencyKey: "op_3", TransactionID: "../payments"}); !payloom.IsCode(err, payloom.CodeValidation) {
 		t.Errorf("Void(a path as pspReference) = %v; want %s", err, payloom.CodeValidation)
+	}
+}
+
+// capture is a fake Adyen that records what it was sent and answers with
+// one canned answer.
+type capture struct {
+	mu   sync.Mutex
+	reqs []captured
+}
+
+type captured struct {
+	path, key string
+	body      map[string]any
+}
+
+func (c *capture) sent() []captured {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]captured(nil), c.reqs...)
+}
+
+func captureAdyen(t *testing.T, status int, body string) (*capture, string) {
+	t.Helper()
+	c := &capture{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]any
+		json.NewDecoder(r.Body).Decode(&v)
+		c.mu.Lock()
+		c.reqs = append(c.reqs, captured{path: r.URL.Path, key: r.Header.Get("Idempotency-Key"), body: v})
+		c.mu.Unlock()
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(ts.Close)
+	return c, ts.URL
+}
+
+func TestCompleteAuthenticationAnswers(t *testing.T) {
+	req := func(details map[string]string) *payloom.AuthenticationRequest {
+		return &payloom.AuthenticationRequest{IdempotencyKey: "att_01JAUTHENTICATION00000000", Reference: "pay_1",
+			TransactionID: "PSP0000000000001", Details: details}
+	}
+	back := map[string]string{"redirectResult": redirectPassed}
+	tests := []struct {
+		name    string
+		status  int
+		body    string
+		details map[string]string
+		// approved, declined, requires_action, validation_error,
+		// unavailable, unknown
+		want  string
+		calls int
+	}{
+		{"not back yet", 200, `{}`, nil, "requires_action", 0},
+		{"only foreign parameters", 200, `{}`, map[string]string{"s": "page-secret", "payment_id": "pay_1"}, "requires_action", 0},
+		{"authorised", 200, `{"resultCode":"Authorised","pspReference":"PSP0000000000002"}`, back, "approved", 1},
+		{"authorised without pspReference", 200, `{"resultCode":"Authorised"}`, back, "approved", 1},
+		{"refused 3D not authenticated", 200, `{"resultCode":"Refused","refusalReasonCode":"11","pspReference":"PSP0000000000001"}`, back, "declined", 1},
+		{"refused soft", 200, `{"resultCode":"Refused","refusalReasonCode":"2","pspReference":"PSP0000000000001"}`, back, "declined", 1},
+		{"another redirect", 200, `{"resultCode":"RedirectShopper","pspReference":"PSP0000000000001","action":{"type":"redirect","method":"GET","url":"https://checkoutshopper-test.adyen.com/x"}}`, back, "requires_action", 1},
+		{"422 invalid redirectResult", 422, `{"status":422,"errorCode":"14_018","message":"Invalid payload provided","errorType":"validation"}`, back, "validation_error", 1},
+		{"422 in progress", 422, `{"status":422,"errorCode":"704","message":"request already processed or in progress","errorType":"validation"}`, back, "unknown", 1},
+		{"401", 401, `{"status":401,"errorCode":"000","message":"Unauthorized","errorType":"security"}`, back, "unavailable", 1},
+		{"500", 500, `{"status":500,"errorCode":"000","message":"Unexpected error","errorType":"internal"}`, back, "unknown", 1},
+		{"Pending", 200, `{"resultCode":"Pending","pspReference":"PSP0000000000001"}`, back, "unknown", 1},
+		{"too long", 200, `{}`, map[string]string{"redirectResult": strings.Repeat("A", 16<<10+1)}, "validation_error", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, base := captureAdyen(t, tt.status, tt.body)
+			res, err := connector(base, nil).CompleteAuthentication(bg, req(tt.details))
+			var got string
+			switch {
+			case err == nil:
+				got = string(res.Status)
+			case payloom.IsCode(err, payloom.CodeValidation):
+				got = "validation_error"
+			case payloom.IsCode(err, payloom.CodeUnavailable):
+				got = "unavailable"
+			case payloom.ErrorCode(err) == payloom.CodeInternal:
+				got = "unknown"
+			}
+			if got != tt.want {
+				t.Fatalf("CompleteAuthentication(%s) = %+v, %v (%s); want %s", tt.name, res, err, got, tt.want)
+			}
+			sent := srv.sent()
+			if len(sent) != tt.calls {
+				t.Fatalf("CompleteAuthentication(%s) sent %d requests; want %d", tt.name, len(sent), tt.calls)
+			}
+			if tt.calls == 0 {
+				return
+			}
+			// Only Adyen's own parameter goes to Adyen.
+			want := map[string]any{"details": map[string]any{"redirectResult": redirectPassed}}
+			if sent[0].path != "/v71/payments/details" || !reflect.DeepEqual(sent[0].body, want) {
+				t.Errorf("sent %s %v; want /v71/payments/details %v", sent[0].path, sent[0].body, want)
+			}
+			if err == nil && res.Status == payloom.AuthorizationApproved && res.TransactionID == "" {
+				t.Errorf("approved without a TransactionID: %+v", res)
+			}
+			if err == nil && res.Status == payloom.AuthorizationDeclined && tt.name == "refused 3D not authenticated" &&
+				(res.DeclineCode != payloom.DeclineAuthenticationFail || res.DeclineClass != payloom.DeclineHard) {
+				t.Errorf("refused 11 = %s/%s; want %s/hard", res.DeclineCode, res.DeclineClass, payloom.DeclineAuthenticationFail)
+			}
+		})
+	}
+	if _, err := connector(closedPort(t), nil).CompleteAuthentication(bg, req(back)); !payloom.IsCode(err, payloom.CodeUnavailable) {
+		t.Errorf("CompleteAuthentication(connection refused) = %v; want %s", err, payloom.CodeUnavailable)
+	}
+}
+
+// The Idempotency-Key of /payments/details is the same for the same
+// details (a reload replays Adyen's answer) and differs for other details
+// (forged details sent first cannot take the real ones' key); it fits
+// Adyen's 64 characters whatever the attempt's key.
+func TestCompleteAuthenticationKeys(t *testing.T) {
+	srv, base := captureAdyen(t, 200, `{"resultCode":"Authorised","pspReference":"PSP0000000000002"}`)
+	c := connector(base, nil)
+	long := strings.Repeat("k", 64)
+	for _, tt := range []struct{ key, result string }{
+		{"att_1", redirectPassed}, {"att_1", redirectPassed}, {"att_1", redirectFailed}, {"att_2", redirectPassed}, {long, redirectPassed},
+	} {
+		if _, err := c.CompleteAuthentication(bg, &payloom.AuthenticationRequest{IdempotencyKey: tt.key,
+			Details: map[string]string{"redirectResult": tt.result}}); err != nil {
+			t.Fatalf("CompleteAuthentication(%s): %v", tt.key, err)
+		}
+	}
+	sent := srv.sent()
+	keys := make([]string, len(sent))
+	for i, r := range sent {
+		keys[i] = r.key
+		if len(r.key) == 0 || len(r.key) > 64 {
+			t.Errorf("Idempotency-Key %q has %d characters; want 1 to 64", r.key, len(r.key))
+		}
+	}
+	if len(keys) != 5 || keys[0] != keys[1] || keys[0] == keys[2] || keys[0] == keys[3] || !strings.HasPrefix(keys[0], "att_1-") {
+		t.Errorf("Idempotency-Keys = %q; want the first two equal (att_1-...), the others different", keys)
+	}
+}
+
+// Authorize sends the request's return URL (Payloom's landing for that
+// payment) when it is absolute, else the configured one.
+func TestAuthorizeReturnURL(t *testing.T) {
+	for _, tt := range []struct{ perRequest, want string }{
+		{"https://pay.example/pay/pay_1/complete", "https://pay.example/pay/pay_1/complete"},
+		{"/pay/pay_1/complete", "https://payloom.example/return"},
+		{"", "https://payloom.example/return"},
+	} {
+		srv, base := captureAdyen(t, 200, `{"resultCode":"Authorised","pspReference":"PSP0000000000002"}`)
+		_, err := connector(base, nil).Authorize(bg, &payloom.AuthorizeRequest{IdempotencyKey: "att_1", Reference: "pay_1",
+			Amount: 100, Currency: "EUR", Capture: true, Card: card(cardVisa, "S. Hopper"), ReturnURL: tt.perRequest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sent := srv.sent(); len(sent) != 1 || sent[0].body["returnUrl"] != tt.want {
+			t.Errorf("Authorize(ReturnURL %q) sent returnUrl %v; want %q", tt.perRequest, sent[0].body["returnUrl"], tt.want)
+		}
 	}
 }

@@ -2,7 +2,8 @@
 // connector must pass: authorize with and without capture, capture (full
 // and partial), void, refund (full and partial), idempotency by key, Lookup
 // by our reference, decline classes with canonical codes, the failed and
-// unknown kinds of "no", and honest Capabilities.
+// unknown kinds of "no", 3-D Secure (requires_action, then the outcome of
+// the shopper's authentication) and honest Capabilities.
 //
 // A connector's test supplies a Harness: the Processor under test and the
 // scenarios its backend can be made to produce. A scenario the backend
@@ -91,6 +92,14 @@ type Harness struct {
 	// captures and voids (false for a stateless mock; ignored when the
 	// connector's Capabilities().Lookup is false).
 	LookupFinds bool
+	// Authenticate, if not nil, plays the shopper at the authentication
+	// page of a requires_action answer (res, from a RequiresAction
+	// scenario): passing it when pass is true, failing it otherwise. It
+	// returns what the shopper's browser brings back to the return URL,
+	// the Details of the AuthenticationRequest (nil for a processor that
+	// learns the outcome on its side). Nil: the backend cannot be made to
+	// finish an authentication.
+	Authenticate func(t *testing.T, res *payloom.AuthorizeResult, pass bool) map[string]string
 	// AnswerTimeout bounds each call of an Unknown scenario, whose answer
 	// may never come; default 10s. A scenario that drops the connection
 	// returns at once and never waits for it.
@@ -166,6 +175,7 @@ var cases = []struct {
 	{"Failed", testFailed},
 	{"Unknown", testUnknown},
 	{"RequiresAction", testRequiresAction},
+	{"CompleteAuthentication", testCompleteAuthentication},
 }
 
 var bg = context.Background()
@@ -380,6 +390,21 @@ func testCapabilities(t *testing.T, s *suite) {
 	if !s.caps.Lookup {
 		_, err := s.Processor.Lookup(bg, &payloom.LookupRequest{IdempotencyKey: payloom.NewID("att"), Reference: payloom.NewID("pay")})
 		wantNotSupported(t, "Lookup without the Lookup capability", err)
+	}
+	if !s.caps.ThreeDS {
+		_, err := s.Processor.CompleteAuthentication(bg, &payloom.AuthenticationRequest{IdempotencyKey: payloom.NewID("att"),
+			Reference: payloom.NewID("pay"), Details: map[string]string{"redirectResult": "x"}})
+		wantNotSupported(t, "CompleteAuthentication without the ThreeDS capability", err)
+	}
+	if s.caps.ThreeDS && !s.caps.Lookup {
+		// Without Lookup the engine can learn an authentication's outcome
+		// only from CompleteAuthentication: it must not answer
+		// not_supported (it answers requires_action without details).
+		_, err := s.Processor.CompleteAuthentication(bg, &payloom.AuthenticationRequest{IdempotencyKey: payloom.NewID("att"),
+			Reference: payloom.NewID("pay")})
+		if payloom.IsCode(err, payloom.CodeNotSupported) {
+			t.Error("Capabilities declares ThreeDS without Lookup, and CompleteAuthentication answers not_supported: no outcome of an authentication could ever be learnt")
+		}
 	}
 	if !s.caps.ManualCapture {
 		before := s.count(t)
@@ -767,5 +792,100 @@ func testRequiresAction(t *testing.T, s *suite) {
 			}
 			s.wantCount(t, before, 0, "an authorization waiting for the shopper")
 		})
+	}
+}
+
+// complete asks for the outcome of an authentication as the engine does:
+// CompleteAuthentication, or Lookup for a connector that answers it
+// not_supported. A Lookup that finds nothing is "not finished".
+func (s *suite) complete(t *testing.T, req *payloom.AuthorizeRequest, res *payloom.AuthorizeResult, details map[string]string) *payloom.AuthorizeResult {
+	t.Helper()
+	out, err := s.Processor.CompleteAuthentication(bg, &payloom.AuthenticationRequest{
+		IdempotencyKey: req.IdempotencyKey, Reference: req.Reference, TransactionID: res.TransactionID, Details: details,
+	})
+	s.clean(t, "CompleteAuthentication", err)
+	s.clean(t, "CompleteAuthentication result", out)
+	if payloom.IsCode(err, payloom.CodeNotSupported) {
+		if !s.caps.Lookup {
+			t.Fatalf("CompleteAuthentication = %v without Lookup; want an answer", err)
+		}
+		lr, lerr := s.Processor.Lookup(bg, &payloom.LookupRequest{IdempotencyKey: req.IdempotencyKey,
+			Reference: req.Reference, TransactionID: res.TransactionID})
+		s.clean(t, "Lookup", lerr)
+		s.clean(t, "Lookup result", lr)
+		if lerr != nil {
+			t.Fatalf("Lookup(%s) after an authentication = %v", req.IdempotencyKey, lerr)
+		}
+		if lr == nil || !lr.Found || lr.Result == nil {
+			return &payloom.AuthorizeResult{Status: payloom.AuthorizationRequiresAction}
+		}
+		return lr.Result
+	}
+	if err != nil {
+		t.Fatalf("CompleteAuthentication(%s) = %v", req.IdempotencyKey, err)
+	}
+	if out == nil {
+		t.Fatalf("CompleteAuthentication(%s) = nil, nil", req.IdempotencyKey)
+	}
+	return out
+}
+
+// testCompleteAuthentication: an authorization that asked for 3-D Secure
+// is not finished until the shopper is back; a passed authentication is an
+// approval (one authorization, however often the outcome is asked), a
+// failed one a hard decline with authentication_failed.
+func testCompleteAuthentication(t *testing.T, s *suite) {
+	scs := s.Scenarios[RequiresAction]
+	switch {
+	case !s.caps.ThreeDS:
+		t.Skip("the connector does not declare ThreeDS")
+	case len(scs) == 0:
+		t.Skip("the backend cannot be made to ask for authentication")
+	case s.Authenticate == nil:
+		t.Skip("the backend cannot be made to finish an authentication")
+	}
+	for _, sc := range scs {
+		for _, pass := range []bool{true, false} {
+			name := sc.Name + "/failed"
+			if pass {
+				name = sc.Name + "/passed"
+			}
+			t.Run(name, func(t *testing.T) {
+				before := s.count(t)
+				req := s.authReq(sc, true)
+				res := s.authorize(t, s.Processor, req)
+				if res.Status != payloom.AuthorizationRequiresAction || res.RedirectURL == "" {
+					t.Fatalf("Authorize(%s) = %s %q; want requires_action with a RedirectURL", sc.Name, res.Status, res.RedirectURL)
+				}
+				// The shopper is not back yet: nothing is decided.
+				if got := s.complete(t, req, res, nil); got.Status != payloom.AuthorizationRequiresAction {
+					t.Fatalf("outcome before the shopper answered = %s (%s); want requires_action", got.Status, got.DeclineCode)
+				}
+				details := s.Authenticate(t, res, pass)
+				got := s.complete(t, req, res, details)
+				if pass {
+					if got.Status != payloom.AuthorizationApproved || got.TransactionID == "" || got.DeclineClass != "" {
+						t.Fatalf("outcome of a passed authentication = %s %q (%s); want approved with a TransactionID", got.Status, got.TransactionID, got.DeclineCode)
+					}
+					s.wantCount(t, before, 1, "a passed authentication")
+				} else {
+					if got.Status != payloom.AuthorizationDeclined || got.DeclineClass != payloom.DeclineHard ||
+						got.DeclineCode != payloom.DeclineAuthenticationFail || got.FailureCode == "" || got.RawCode == "" {
+						t.Fatalf("outcome of a failed authentication = %s/%q %q %q; want declined/hard %s with codes",
+							got.Status, got.DeclineClass, got.DeclineCode, got.RawCode, payloom.DeclineAuthenticationFail)
+					}
+					s.wantCount(t, before, 0, "a failed authentication")
+				}
+				// Asked again (the shopper reloads the page): the same answer,
+				// no second authorization.
+				again := s.complete(t, req, res, details)
+				if again.Status != got.Status || again.TransactionID != got.TransactionID {
+					t.Errorf("outcome asked again = %s %q; want %s %q", again.Status, again.TransactionID, got.Status, got.TransactionID)
+				}
+				if pass {
+					s.wantCount(t, before, 1, "asking for a passed authentication's outcome twice")
+				}
+			})
+		}
 	}
 }

@@ -58,6 +58,15 @@ func TestContract(t *testing.T) {
 				}
 				return n
 			},
+			// The shopper answers the sandbox's challenge page; the outcome
+			// is the sandbox's to report (Lookup): nothing comes back.
+			Authenticate: func(t *testing.T, res *payloom.AuthorizeResult, pass bool) map[string]string {
+				t.Helper()
+				if _, err := p.CompleteChallenge(context.Background(), res.TransactionID, pass); err != nil {
+					t.Fatalf("CompleteChallenge(%s): %v", res.TransactionID, err)
+				}
+				return nil
+			},
 			Replays:       true,
 			EnforcesState: true,
 			LookupFinds:   true,

@@ -109,6 +109,9 @@ type Options struct {
 
 // Processor is the sandbox processor.
 type Processor struct {
+	// CompleteAuthentication answers CodeNotSupported: the sandbox's
+	// challenge page settles an authentication, and Lookup reports it.
+	payloom.UnsupportedProcessor
 	store payloom.Store
 	opts  Options
 }

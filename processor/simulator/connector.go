@@ -67,6 +67,8 @@ type ConnectorOptions struct {
 
 // Connector is the payloom.Processor of a simulator.
 type Connector struct {
+	// CompleteAuthentication answers CodeNotSupported: no 3-D Secure.
+	payloom.UnsupportedProcessor
 	base   string
 	name   string
 	client *http.Client

@@ -47,6 +47,16 @@ func (c *Control) Ledger(ctx context.Context) (*Ledger, error) {
 	return &l, nil
 }
 
+// CommitHeld commits every held late authorization and returns how many
+// it committed.
+func (c *Control) CommitHeld(ctx context.Context) (int, error) {
+	var out struct {
+		Committed int `json:"committed"`
+	}
+	err := c.do(ctx, http.MethodPost, "/_control/commit", nil, &out)
+	return out.Committed, err
+}
+
 // Reset forgets the ledger, rules and faults.
 func (c *Control) Reset(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/_control/reset", nil, nil)

@@ -25,6 +25,10 @@ const DefaultAddr = "127.0.0.1:7070"
 //	--error-rate  probability of a 503 "not processed" answer
 //	--hang-rate   probability of recording and then never answering
 //	--drop-rate   probability of recording and then closing the connection
+//	--late-rate   probability of a late commit: no answer, invisible to
+//	              lookups until it commits
+//	--late-commit-after  how long a late commit stays held (default 0:
+//	              until POST /_control/commit)
 //	--latency     delay added to every answer (e.g. 20ms)
 //	--log         log one line per request on stderr
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,6 +40,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "probability of a 503 \"not processed\" answer")
 	fs.Float64Var(&f.HangRate, "hang-rate", 0, "probability of recording the outcome and never answering")
 	fs.Float64Var(&f.DropRate, "drop-rate", 0, "probability of recording the outcome and closing the connection")
+	fs.Float64Var(&f.LateRate, "late-rate", 0, "probability of a late commit (no answer; lookups miss it until it commits)")
+	lateAfter := fs.Duration("late-commit-after", 0, "how long a late commit stays held (0: until POST /_control/commit)")
 	latency := fs.Duration("latency", 0, "delay added to every answer")
 	logRequests := fs.Bool("log", false, "log one line per request on stderr (never card data)")
 	if err := fs.Parse(args); err != nil {
@@ -44,6 +50,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("simulator: unexpected arguments %q", fs.Args())
 	}
+	f.LateCommitAfterMS = int(lateAfter.Milliseconds())
 	opts := Options{Faults: f, Latency: *latency}
 	if *logRequests {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))

@@ -104,6 +104,8 @@ func TestMainArguments(t *testing.T) {
 		{"--no-such-flag"},
 		{"--error-rate", "0.7", "--drop-rate", "0.7"},
 		{"--hang-rate", "-1"},
+		{"--late-rate", "0.6", "--error-rate", "0.6"},
+		{"--late-commit-after", "-1s"},
 		{"stray"},
 		{"--addr", busy.Addr().String()},
 	}

@@ -111,6 +111,10 @@ type Rule struct {
 	// outcome is recorded).
 	LatencyMS int `json:"latency_ms,omitempty"`
 	Times     int `json:"times,omitempty"`
+	// CommitAfterMS is, for ActionLateCommit, how long the authorization
+	// stays held before it commits by itself; 0 holds it until the
+	// control API commits it (POST /_control/commit).
+	CommitAfterMS int `json:"commit_after_ms,omitempty"`
 }
 
 // Rule actions.
@@ -129,6 +133,19 @@ const (
 	// ActionDrop records the outcome, then closes the connection without
 	// answering.
 	ActionDrop = "drop"
+	// ActionLateCommit (authorizations only) decides the authorization
+	// as the card says but holds it: the request never gets an answer,
+	// Lookup does not find it and a retry with the same key hangs too,
+	// until it commits (Rule.CommitAfterMS later, or when the control
+	// API says so); from then on it is in the ledger, Lookup finds it
+	// and a retry replays it. It is a processor that commits an
+	// authorization after its caller gave up and asked: the case where
+	// Payloom must void what it recorded as failed. A held authorization
+	// that never commits is a request the processor never received.
+	ActionLateCommit = "late_commit"
+	// ActionLose records nothing and never answers: a request lost on
+	// the way, which a retry with the same key does not find.
+	ActionLose = "lose"
 )
 
 // Faults is the seeded random fault mode: each POST request draws a fault
@@ -142,6 +159,12 @@ type Faults struct {
 	ErrorRate float64 `json:"error_rate"`
 	HangRate  float64 `json:"hang_rate"`
 	DropRate  float64 `json:"drop_rate"`
+	// LateRate is the probability that a new authorization is a late
+	// commit (ActionLateCommit), committed LateCommitAfterMS later or,
+	// when that is 0, when the control API says so. Operations and keys
+	// already recorded never draw it.
+	LateRate          float64 `json:"late_rate"`
+	LateCommitAfterMS int     `json:"late_commit_after_ms"`
 }
 
 // Ledger is everything the simulator recorded, for tests: what it
@@ -150,6 +173,9 @@ type Faults struct {
 type Ledger struct {
 	Authorizations []LedgerAuthorization `json:"authorizations"`
 	Operations     []LedgerOperation     `json:"operations"`
+	// Held are the late commits not committed yet: decided, invisible to
+	// Lookup, not in Authorizations.
+	Held []LedgerAuthorization `json:"held"`
 }
 
 // LedgerAuthorization is one recorded authorization (approved or

@@ -3,10 +3,12 @@
 // --addr ...) speaking a small protocol documented in docs/connectors.md:
 // POST /authorize, /capture, /void, /refund, GET /lookup, plus a control
 // API under /_control/ that tells it, per card number or per request, to
-// approve, decline, answer 5xx "not processed", hang, or record the outcome
-// and then drop the connection, and that shows its ledger. A seeded random
-// fault mode makes it fail reproducibly. The fault tests and the
-// benchmarks run against it across a real socket.
+// approve, decline, answer 5xx "not processed", hang, record the outcome
+// and then drop the connection, lose the request, or commit it late (held
+// invisible to lookups, then committed after a delay or when told), and
+// that shows its ledger. A seeded random fault mode makes it fail
+// reproducibly. The fault tests and the benchmarks run against it across a
+// real socket.
 //
 // The simulator is idempotent by key and keeps its ledger in memory: it
 // forgets everything when it stops. It never moves money, and it never
@@ -127,6 +129,17 @@ type Server struct {
 	ruleSeq  int
 	faults   Faults
 	seen     map[string]uint64 // requests per operation and key, for faults
+	// held are late commits (ActionLateCommit) by idempotency key, in
+	// heldList order: decided but not yet in the ledger.
+	held     map[string]*heldAuth
+	heldList []*heldAuth
+}
+
+// heldAuth is a late commit: the record it becomes, and when it commits by
+// itself (zero: only when told).
+type heldAuth struct {
+	rec      *authRecord
+	commitAt time.Time
 }
 
 type authRecord struct {
@@ -181,6 +194,9 @@ func NewServer(opts Options) *Server {
 	s.mux.HandleFunc("GET /_control/ledger", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Ledger())
 	})
+	s.mux.HandleFunc("POST /_control/commit", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]int{"committed": s.CommitHeld()})
+	})
 	s.mux.HandleFunc("POST /_control/reset", func(w http.ResponseWriter, r *http.Request) {
 		s.Reset()
 		writeJSON(w, http.StatusOK, map[string]bool{"reset": true})
@@ -211,6 +227,49 @@ func (s *Server) resetLocked() {
 	s.authList, s.opList, s.rules = nil, nil, nil
 	s.faults = Faults{}
 	s.seen = map[string]uint64{}
+	s.held, s.heldList = map[string]*heldAuth{}, nil
+}
+
+// CommitHeld commits every held late authorization now, oldest first, and
+// returns how many it committed.
+func (s *Server) CommitHeld() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.heldList)
+	for _, h := range s.heldList {
+		s.commitLocked(h)
+	}
+	s.heldList = nil
+	return n
+}
+
+// commitDueLocked commits the held authorizations whose time has come.
+// Every request and Ledger call runs it first, so a late commit needs no
+// timer and follows Options.Clock. Called with s.mu held.
+func (s *Server) commitDueLocked() {
+	if len(s.heldList) == 0 {
+		return
+	}
+	now := s.opts.Clock()
+	kept := s.heldList[:0]
+	for _, h := range s.heldList {
+		if !h.commitAt.IsZero() && !now.Before(h.commitAt) {
+			s.commitLocked(h)
+			continue
+		}
+		kept = append(kept, h)
+	}
+	s.heldList = kept
+}
+
+// commitLocked moves a held authorization into the ledger (the caller
+// takes it off heldList). Called with s.mu held.
+func (s *Server) commitLocked(h *heldAuth) {
+	delete(s.held, h.rec.IdempotencyKey)
+	h.rec.CreatedAt = s.opts.Clock().UTC()
+	s.auths[h.rec.IdempotencyKey] = h.rec
+	s.byTxn[h.rec.TransactionID] = h.rec
+	s.authList = append(s.authList, h.rec)
 }
 
 // AddRules appends rules (after any already set) and returns them with
@@ -264,13 +323,16 @@ func (s *Server) SetFaults(f Faults) error {
 
 // Validate checks that the rates are probabilities adding up to at most 1.
 func (f Faults) Validate() error {
-	for _, r := range []float64{f.ErrorRate, f.HangRate, f.DropRate} {
+	for _, r := range []float64{f.ErrorRate, f.HangRate, f.DropRate, f.LateRate} {
 		if !(r >= 0 && r <= 1) {
 			return errors.New("fault rates must be between 0 and 1")
 		}
 	}
-	if f.ErrorRate+f.HangRate+f.DropRate > 1 {
+	if f.ErrorRate+f.HangRate+f.DropRate+f.LateRate > 1 {
 		return errors.New("fault rates must add up to at most 1")
+	}
+	if f.LateCommitAfterMS < 0 {
+		return errors.New("late_commit_after_ms must not be negative")
 	}
 	return nil
 }
@@ -279,12 +341,16 @@ func (f Faults) Validate() error {
 func (s *Server) Ledger() Ledger {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := Ledger{Authorizations: []LedgerAuthorization{}, Operations: []LedgerOperation{}}
+	s.commitDueLocked()
+	l := Ledger{Authorizations: []LedgerAuthorization{}, Operations: []LedgerOperation{}, Held: []LedgerAuthorization{}}
 	for _, a := range s.authList {
 		l.Authorizations = append(l.Authorizations, a.LedgerAuthorization)
 	}
 	for _, o := range s.opList {
 		l.Operations = append(l.Operations, o.LedgerOperation)
+	}
+	for _, h := range s.heldList {
+		l.Held = append(l.Held, h.rec.LedgerAuthorization)
 	}
 	return l
 }
@@ -298,7 +364,11 @@ func validateRule(r *Rule) error {
 		return fmt.Errorf("unknown operation %q", r.Operation)
 	}
 	switch r.Action {
-	case ActionApprove, ActionError, ActionHang, ActionDrop:
+	case ActionApprove, ActionError, ActionHang, ActionDrop, ActionLose:
+	case ActionLateCommit:
+		if r.Operation != opAuthorize {
+			return errors.New("late_commit applies to authorizations only")
+		}
 	case ActionDecline:
 		if r.Code == "" {
 			r.Code = "05"
@@ -309,8 +379,11 @@ func validateRule(r *Rule) error {
 	default:
 		return fmt.Errorf("unknown action %q", r.Action)
 	}
-	if r.LatencyMS < 0 || r.Times < 0 {
-		return errors.New("latency_ms and times must not be negative")
+	if r.LatencyMS < 0 || r.Times < 0 || r.CommitAfterMS < 0 {
+		return errors.New("latency_ms, times and commit_after_ms must not be negative")
+	}
+	if r.CommitAfterMS > 0 && r.Action != ActionLateCommit {
+		return errors.New("commit_after_ms applies to late_commit only")
 	}
 	return nil
 }
@@ -340,7 +413,7 @@ func (s *Server) match(op, card, key, ref string) *Rule {
 // drawFault draws the random fault of one request. Called with s.mu held.
 func (s *Server) drawFault(op, key string, committed bool) string {
 	f := s.faults
-	if f.ErrorRate == 0 && f.HangRate == 0 && f.DropRate == 0 {
+	if f.ErrorRate == 0 && f.HangRate == 0 && f.DropRate == 0 && f.LateRate == 0 {
 		return ""
 	}
 	n := s.seen[op+"\x00"+key]
@@ -358,6 +431,11 @@ func (s *Server) drawFault(op, key string, committed bool) string {
 		return ActionHang
 	case u < f.ErrorRate+f.HangRate+f.DropRate:
 		return ActionDrop
+	case u < f.ErrorRate+f.HangRate+f.DropRate+f.LateRate:
+		if committed || op != opAuthorize {
+			return ""
+		}
+		return ActionLateCommit
 	}
 	return ""
 }
@@ -367,6 +445,8 @@ func (s *Server) drawFault(op, key string, committed bool) string {
 type plan struct {
 	action  string
 	latency time.Duration
+	// commitAfter is how long a late commit stays held (0: until told).
+	commitAfter time.Duration
 }
 
 // planFor combines the matching rule and the random fault: a rule wins.
@@ -381,9 +461,16 @@ func (s *Server) planFor(rule *Rule, op, key string, committed bool) plan {
 		if p.action == ActionError && committed {
 			p.action = "" // a replay was processed: never say otherwise
 		}
-		return p
+		p.commitAfter = time.Duration(rule.CommitAfterMS) * time.Millisecond
+	} else {
+		p.action = s.drawFault(op, key, committed)
+		p.commitAfter = time.Duration(s.faults.LateCommitAfterMS) * time.Millisecond
 	}
-	p.action = s.drawFault(op, key, committed)
+	if committed && (p.action == ActionLateCommit || p.action == ActionLose) {
+		// The outcome is recorded: a replay can be neither late nor
+		// lost, only unanswered.
+		p.action = ActionHang
+	}
 	return p
 }
 
@@ -400,6 +487,20 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	fp := fmt.Sprintf("%s|%d|%s|%v|%s", b.Reference, b.Amount, b.Currency, b.Capture, last4)
 
 	s.mu.Lock()
+	s.commitDueLocked()
+	if h := s.held[b.IdempotencyKey]; h != nil {
+		// A retry of a held late commit: the processor is still working
+		// on the first request, and this one gets no answer either.
+		s.mu.Unlock()
+		if h.rec.fingerprint != fp {
+			writeError(w, http.StatusConflict, errIdempotencyConflict,
+				"idempotency key "+b.IdempotencyKey+" was used for a different authorization", false)
+			return
+		}
+		s.log(r, opAuthorize, b.IdempotencyKey, "held", last4)
+		s.finish(w, r, plan{action: ActionHang}, nil)
+		return
+	}
 	rule := s.match(opAuthorize, b.Card.Number, b.IdempotencyKey, b.Reference)
 	prev := s.auths[b.IdempotencyKey]
 	if prev != nil && prev.fingerprint != fp {
@@ -413,6 +514,24 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		s.log(r, opAuthorize, b.IdempotencyKey, "not_processed", last4)
 		writeError(w, http.StatusServiceUnavailable, errNotProcessed, "The acquirer is unavailable; the request was not processed.", false)
+		return
+	}
+	switch {
+	case prev == nil && p.action == ActionLose:
+		s.mu.Unlock()
+		s.log(r, opAuthorize, b.IdempotencyKey, "lost", last4)
+		s.finish(w, r, plan{action: ActionHang, latency: p.latency}, nil)
+		return
+	case prev == nil && p.action == ActionLateCommit:
+		h := &heldAuth{rec: s.decide(&b, rule, fp, last4)}
+		if p.commitAfter > 0 {
+			h.commitAt = s.opts.Clock().Add(p.commitAfter)
+		}
+		s.held[b.IdempotencyKey] = h
+		s.heldList = append(s.heldList, h)
+		s.mu.Unlock()
+		s.log(r, opAuthorize, b.IdempotencyKey, "held "+h.rec.Status+"/"+h.rec.ResponseCode, last4)
+		s.finish(w, r, plan{action: ActionHang, latency: p.latency}, nil)
 		return
 	}
 	rec := prev
@@ -516,6 +635,7 @@ func (s *Server) operationHandler(op string) http.HandlerFunc {
 		fp := fmt.Sprintf("%s|%s|%d|%s", op, b.TransactionID, b.Amount, b.Currency)
 
 		s.mu.Lock()
+		s.commitDueLocked()
 		auth := s.byTxn[b.TransactionID]
 		card, ref := "", ""
 		if auth != nil {
@@ -534,6 +654,12 @@ func (s *Server) operationHandler(op string) http.HandlerFunc {
 			s.mu.Unlock()
 			s.log(r, op, b.IdempotencyKey, "not_processed", "")
 			writeError(w, http.StatusServiceUnavailable, errNotProcessed, "The acquirer is unavailable; the request was not processed.", false)
+			return
+		}
+		if prev == nil && p.action == ActionLose {
+			s.mu.Unlock()
+			s.log(r, op, b.IdempotencyKey, "lost", "")
+			s.finish(w, r, plan{action: ActionHang, latency: p.latency}, nil)
 			return
 		}
 		rec := prev
@@ -615,6 +741,7 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.commitDueLocked()
 	var out lookupAnswer
 	if a := s.auths[key]; a != nil {
 		ans := a.answer

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	stripego "github.com/stripe/stripe-go/v85"
 
@@ -64,6 +65,9 @@ type Options struct {
 
 // Connector is the payloom.Processor for Stripe.
 type Connector struct {
+	// CompleteAuthentication answers CodeNotSupported: Stripe settles an
+	// authentication on its side, and Lookup (the PaymentIntent) reports it.
+	payloom.UnsupportedProcessor
 	opts   Options
 	client *stripego.Client
 }
@@ -92,15 +96,22 @@ func New(opts Options) *Connector {
 func (c *Connector) Name() string { return c.opts.Name }
 
 // Capabilities implements payloom.Processor. Lookup is by Stripe's search,
-// which is eventually consistent (see Lookup).
+// which is eventually consistent (see Lookup): LookupLag tells the
+// reconciler not to take a miss as final before searchLag.
 func (c *Connector) Capabilities() payloom.Capabilities {
 	return payloom.Capabilities{
 		PaymentMethods: []payloom.PaymentMethodType{payloom.PaymentMethodTypeCard},
 		ManualCapture:  true, PartialCapture: true, PartialRefund: true,
-		ThreeDS: c.opts.ReturnURL != "",
-		Lookup:  true,
+		ThreeDS:   c.opts.ReturnURL != "",
+		Lookup:    true,
+		LookupLag: searchLag,
 	}
 }
+
+// searchLag is how long Stripe's search may miss a PaymentIntent: under a
+// minute normally, up to an hour during incidents (Stripe's documentation
+// of the Search API).
+const searchLag = time.Hour
 
 // apiError is an error from Stripe with a message that is safe to log:
 // stripe-go's own Error() prints the whole error object, PaymentIntent

@@ -1,6 +1,7 @@
 // Payloom hosted payment page: brand detection and checks before submitting
-// (the server checks everything again), saved-card choice, and the receipt's
-// print button. No card data leaves this page except in the form's own POST.
+// (the server checks everything again), saved-card choice, the receipt's
+// print button, and following on to a processor's authentication page. No
+// card data leaves this page except in the form's own POST.
 (function () {
   'use strict';
 
@@ -148,6 +149,10 @@
     if (form) { setupForm(form); }
     var banner = document.getElementById('banner');
     if (banner && form) { document.getElementById('number').setAttribute('aria-describedby', 'banner number-error'); }
+    // The processor's authentication page: go on at once (a navigation
+    // of its own, which the form's form-action does not govern).
+    var follow = document.getElementById('follow');
+    if (follow) { window.location.replace(follow.href); }
     var print = document.getElementById('print');
     if (print) {
       print.hidden = false;
