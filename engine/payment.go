@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/payloom/payloom"
@@ -353,7 +354,9 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 		return e.Payment(ctx, scope, p.ID)
 	}
 	res = e.absoluteRedirect(res)
-	out, err := e.recordAuthorization(ctx, PhasePaymentRecorded, scope, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed, e.fallbackRoute(p, res))
+	// p is what this request committed or read: the recording starts
+	// from it (and checks it is still what is stored).
+	out, err := e.recordAuthorizationOn(ctx, PhasePaymentRecorded, scope, p, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed, e.fallbackRoute(p, res))
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +383,22 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 // at that processor: the payment is (or goes back to) processing and no
 // payment.failed is sent. The caller sends that attempt (resumePayment).
 func (e *Engine) recordAuthorization(ctx context.Context, phase string, scope payloom.Scope, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (*payloom.Payment, error) {
+	return e.recordAuthorizationOn(ctx, phase, scope, nil, paymentID, attemptID, procName, capture, res, elapsed, route)
+}
+
+// errStaleKnown ends a recording transaction that started from a payment
+// its caller knew and that turned out stale; the phase then runs again from
+// the stored payment.
+var errStaleKnown = errors.New("engine: the known payment is stale")
+
+// recordAuthorizationOn is recordAuthorization starting from known, the
+// payment as its caller last saw it committed (nil: read it in the
+// transaction). Starting from it spares the single write path a read and
+// its decoding. It is safe because a recording always writes the payment
+// under its Version: if anything was committed since known was read, that
+// write fails, the transaction's writes are rolled back and the phase runs
+// again from the stored payment. known is consumed: it may be changed.
+func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope payloom.Scope, known *payloom.Payment, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (*payloom.Payment, error) {
 	waiting := pendingAttempt
 	if phase == PhaseAuthenticationRecorded {
 		waiting = authenticatingAttempt
@@ -387,15 +406,19 @@ func (e *Engine) recordAuthorization(ctx context.Context, phase string, scope pa
 	var fellBack *payloom.Attempt
 	var p *payloom.Payment
 	var recorded bool
-	err := e.update(ctx, phase, func(tx payloom.Tx) error {
+	record := func(tx payloom.Tx, fromKnown bool) error {
 		recorded = false
-		var err error
-		p, err = tx.GetPayment(ctx, scope, paymentID)
-		if err != nil {
-			return err
+		if !fromKnown {
+			var err error
+			if p, err = tx.GetPayment(ctx, scope, paymentID); err != nil {
+				return err
+			}
 		}
 		att := waiting(p)
 		if att == nil || att.ID != attemptID {
+			if fromKnown {
+				return errStaleKnown // look at what is stored
+			}
 			return nil // already recorded by a concurrent retry
 		}
 		now := e.now()
@@ -438,7 +461,24 @@ func (e *Engine) recordAuthorization(ctx context.Context, phase string, scope pa
 		}
 		recorded = true
 		return nil
-	})
+	}
+	fn := func(tx payloom.Tx) error {
+		fromKnown := known != nil
+		if fromKnown {
+			// Only the first run may start from it: a store that runs
+			// fn again (busy, serialization failure) reads the payment.
+			p, known = known, nil
+		}
+		err := record(tx, fromKnown)
+		if fromKnown && (errors.Is(err, errStaleKnown) || payloom.IsCode(err, payloom.CodeConflict)) {
+			return errStaleKnown
+		}
+		return err
+	}
+	err := e.update(ctx, phase, fn)
+	if errors.Is(err, errStaleKnown) {
+		err = e.update(ctx, phase, fn)
+	}
 	if err != nil {
 		return nil, err
 	}
