@@ -79,10 +79,12 @@ type RoutingRule struct {
 	Split      []RoutingSplit    `json:"split,omitempty"`
 }
 
-// RoutingSplit is one account of a weighted split. A payment's first
-// processor is drawn by weight from its payment ID, so that every time
-// the payment is routed (a fallback, recovery) it is the same draw; the
-// split's other accounts follow as fallbacks by descending weight.
+// RoutingSplit is one account of a weighted split. A payment's order over
+// the split's accounts is drawn by weight from its payment ID (weighted
+// rendezvous hashing), so that every time the payment is routed (a
+// fallback, recovery) it is the same draw, and disabling or reordering
+// accounts leaves the others' order unchanged: the first is the payment's
+// processor, the others its fallbacks.
 type RoutingSplit struct {
 	Processor string `json:"processor"`
 	Weight    int    `json:"weight"`

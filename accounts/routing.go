@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -172,44 +173,54 @@ func ruleAccounts(r payloom.RoutingRule) []string {
 	return ids
 }
 
-// splitOrder returns the accounts of a split (the usable ones: disabled
-// accounts are dropped before the draw, so their share goes to the others
-// in proportion) in the order payment id tries them: the account the
-// payment's draw falls on, then the rest by descending weight, ties in
-// the rule's order.
+// splitOrder returns every account of a split in the order payment
+// paymentID tries them, by weighted rendezvous hashing: each account gets
+// the score -ln(u)/weight, u in (0,1) from SHA-256(paymentID|accountID),
+// and the accounts go in ascending score. The lowest of such scores (an
+// exponential race) falls on an account with probability its weight over
+// the total, and the order after it is a weighted draw without
+// replacement, so the fallbacks are spread by weight too.
 //
-// The draw is a point in [0, total weight) taken from SHA-256 of the
-// payment ID, not a random number: every routing of the payment (at
-// creation, after a fallback, by the recovery pass) draws the same
-// account, while distinct payment IDs, even consecutive ones (IDs made in
-// one millisecond differ by one), hash to points spread over the weights
-// as the merchant set them. Bias from the modulo is below total/2^64.
-func splitOrder(split []payloom.RoutingSplit, usable func(id string) bool, paymentID string) []string {
-	entries := slices.DeleteFunc(slices.Clone(split), func(e payloom.RoutingSplit) bool { return !usable(e.Processor) })
-	if len(entries) == 0 {
-		return nil
+// Each account's score depends only on the payment and that account, not
+// on the others, nor on their order in the rule, nor on which are enabled:
+// the caller skips disabled (or deleted) accounts from this order, and the
+// others keep their relative order. Enabling, disabling or reordering
+// accounts therefore never changes which account comes first for a
+// payment whose first is another, nor its fallbacks' order; only payments
+// whose first was the disabled account move, to their own second. Every
+// routing of a payment (at creation, after a fallback, by the recovery
+// pass) gives the same order, while distinct payment IDs, even
+// consecutive ones, hash to independent draws.
+func splitOrder(split []payloom.RoutingSplit, paymentID string) []string {
+	type scored struct {
+		id    string
+		score float64
 	}
-	var total uint64
-	for _, e := range entries {
-		total += uint64(e.Weight)
+	entries := make([]scored, len(split))
+	for i, e := range split {
+		entries[i] = scored{e.Processor, splitScore(paymentID, e.Processor, e.Weight)}
 	}
-	sum := sha256.Sum256([]byte(paymentID))
-	point := binary.BigEndian.Uint64(sum[:8]) % total
-	first := 0
+	// Ties (equal scores: practically never) go by account ID, not by the
+	// rule's order, which must not matter.
+	slices.SortFunc(entries, func(a, b scored) int { return cmp.Or(cmp.Compare(a.score, b.score), cmp.Compare(a.id, b.id)) })
+	out := make([]string, len(entries))
 	for i, e := range entries {
-		if point < uint64(e.Weight) {
-			first = i
-			break
-		}
-		point -= uint64(e.Weight)
-	}
-	out := []string{entries[first].Processor}
-	rest := slices.Delete(entries, first, first+1)
-	slices.SortStableFunc(rest, func(a, b payloom.RoutingSplit) int { return cmp.Compare(b.Weight, a.Weight) })
-	for _, e := range rest {
-		out = append(out, e.Processor)
+		out[i] = e.id
 	}
 	return out
+}
+
+// splitScore is -ln(u)/weight with u = (k+0.5)/2^52, k the first 52 bits
+// of SHA-256(paymentID "|" accountID): u is exact, strictly inside (0,1),
+// so the score is finite and positive; a higher weight makes it smaller,
+// so the account comes first more often. (math.Log may differ in the last
+// bit between architectures; two scores that close are a 1-in-2^50 event,
+// so nodes of a mixed cluster agree on the order all but never.)
+func splitScore(paymentID, accountID string, weight int) float64 {
+	sum := sha256.Sum256([]byte(paymentID + "|" + accountID))
+	k := binary.BigEndian.Uint64(sum[:8]) >> 12
+	u := (float64(k) + 0.5) / (1 << 52)
+	return -math.Log(u) / float64(weight)
 }
 
 // matches reports whether p meets every condition set in c.
@@ -251,12 +262,12 @@ func matches(c payloom.RoutingConditions, p *payloom.Payment) bool {
 const routeTimeout = 10 * time.Second
 
 // Route implements engine.Router: the first matching rule's enabled
-// accounts, in the rule's order or, for a split, drawn by weight from the
-// payment's ID (see splitOrder) (only those: a rule is the merchant's
-// statement of where such payments may go); without a matching rule, every
-// enabled account in creation order. A scope without an enabled account
-// routes to the default: the sandbox (or the --test-route route) in test
-// mode, nothing in live mode.
+// accounts, in the rule's order or, for a split, in the payment's weighted
+// order (see splitOrder) with the disabled ones skipped (only those: a
+// rule is the merchant's statement of where such payments may go);
+// without a matching rule, every enabled account in creation order. A
+// scope without an enabled account routes to the default: the sandbox (or
+// the --test-route route) in test mode, nothing in live mode.
 func (s *Service) Route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Processor, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), routeTimeout)
 	defer cancel()
@@ -296,7 +307,7 @@ func (s *Service) Route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Proc
 			chosen = nil
 			ids := r.Processors
 			if len(r.Split) > 0 {
-				ids = splitOrder(r.Split, func(id string) bool { return byID[id] != nil }, p.ID)
+				ids = splitOrder(r.Split, p.ID)
 			}
 			for _, id := range ids {
 				if a := byID[id]; a != nil {

@@ -56,22 +56,38 @@ type routingConditionsBody struct {
 
 // routingObject is the API's rendering of a scope's rules.
 type routingObject struct {
-	Object    string                `json:"object"` // "routing"
-	Livemode  bool                  `json:"livemode"`
-	Rules     []payloom.RoutingRule `json:"rules"`
-	UpdatedAt *time.Time            `json:"updated_at"`
+	Object    string              `json:"object"` // "routing"
+	Livemode  bool                `json:"livemode"`
+	Rules     []routingRuleObject `json:"rules"`
+	UpdatedAt *time.Time          `json:"updated_at"`
+}
+
+// routingRuleObject is a rule as the API shows it: with exactly one of
+// processors and split, as RoutingRule's schema says. A rule without a
+// split shows processors as an array (never null, never absent, even
+// empty), so a client can always tell which kind of rule it reads; the
+// shape is the API's, not left to payloom.RoutingRule's JSON tags.
+type routingRuleObject struct {
+	Conditions payloom.RoutingConditions `json:"conditions"`
+	Processors *[]string                 `json:"processors,omitempty"`
+	Split      []payloom.RoutingSplit    `json:"split,omitempty"`
 }
 
 func renderRouting(r *payloom.Routing) *routingObject {
-	out := &routingObject{Object: "routing", Livemode: r.Livemode, Rules: nonNil(r.Rules)}
+	out := &routingObject{Object: "routing", Livemode: r.Livemode, Rules: make([]routingRuleObject, len(r.Rules))}
 	if !r.UpdatedAt.IsZero() {
 		t := r.UpdatedAt
 		out.UpdatedAt = &t
 	}
-	for i := range out.Rules {
-		if out.Rules[i].Processors == nil && len(out.Rules[i].Split) == 0 {
-			out.Rules[i].Processors = []string{}
+	for i, rule := range r.Rules {
+		o := routingRuleObject{Conditions: rule.Conditions}
+		if len(rule.Split) > 0 {
+			o.Split = rule.Split
+		} else {
+			ps := nonNil(rule.Processors)
+			o.Processors = &ps
 		}
+		out.Rules[i] = o
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -275,6 +276,68 @@ func TestCardCountryAPI(t *testing.T) {
 		wantStatus(t, p, 200)
 		if got := p.str("payment_method", "card", "country"); got != tt.country {
 			t.Errorf("payment with %s: payment_method.card.country = %q; want %q", tt.number[:6], got, tt.country)
+		}
+	}
+}
+
+// A rule is rendered with exactly one of processors and split, as the
+// RoutingRule schema says: a split rule without processors, any other
+// with processors as an array (even empty: never null or absent), so a
+// client can always tell the kinds apart. Rendering leaves the service's
+// rules as they were.
+func TestRenderRoutingRules(t *testing.T) {
+	rules := []payloom.RoutingRule{
+		{Conditions: payloom.RoutingConditions{CardCountry: "BR"},
+			Split: []payloom.RoutingSplit{{Processor: "pa_a", Weight: 70}, {Processor: "pa_b", Weight: 30}}},
+		{Conditions: payloom.RoutingConditions{Currency: "USD"}, Processors: []string{"pa_b", "pa_a"}},
+		{}, // neither: the service never stores one, but it must still render as a rule
+	}
+	want := []string{
+		`{"conditions":{"card_country":"BR"},"split":[{"processor":"pa_a","weight":70},{"processor":"pa_b","weight":30}]}`,
+		`{"conditions":{"currency":"USD"},"processors":["pa_b","pa_a"]}`,
+		`{"conditions":{},"processors":[]}`,
+	}
+	out := renderRouting(&payloom.Routing{MerchantID: "mrch_1", Rules: rules})
+	for i, w := range want {
+		got, err := json.Marshal(out.Rules[i])
+		if err != nil || string(got) != w {
+			t.Errorf("renderRouting rule %d = %s, %v; want %s", i, got, err, w)
+		}
+	}
+	if rules[2].Processors != nil {
+		t.Errorf("renderRouting changed the service's rule to %+v; want it untouched", rules[2])
+	}
+	// The split and processors rules are what the response schema takes.
+	body, err := json.Marshal(renderRouting(&payloom.Routing{MerchantID: "mrch_1", Rules: rules[:2]}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loadSpec(t).validateAt("/components/schemas/Routing", body); err != nil {
+		t.Errorf("renderRouting = %s; the Routing schema refuses it: %v", body, err)
+	}
+}
+
+// The request's rules and the response's RoutingRule take exactly one of
+// processors and split.
+func TestSpecRoutingRuleOneOf(t *testing.T) {
+	v := loadSpec(t)
+	rule := map[string]string{
+		"processors": `{"conditions": {}, "processors": ["pa_a"]}`,
+		"split":      `{"conditions": {}, "split": [{"processor": "pa_a", "weight": 1}, {"processor": "pa_b", "weight": 2}]}`,
+		"both":       `{"conditions": {}, "processors": ["pa_a"], "split": [{"processor": "pa_a", "weight": 1}, {"processor": "pa_b", "weight": 2}]}`,
+		"neither":    `{"conditions": {}}`,
+	}
+	for _, tt := range []struct {
+		kind  string
+		valid bool
+	}{{"processors", true}, {"split", true}, {"both", false}, {"neither", false}} {
+		for _, s := range []struct{ ptr, doc string }{
+			{"/components/schemas/RoutingUpdateRequest", `{"rules": [` + rule[tt.kind] + `]}`},
+			{"/components/schemas/RoutingRule", rule[tt.kind]},
+		} {
+			if err := v.validateAt(s.ptr, []byte(s.doc)); (err == nil) != tt.valid {
+				t.Errorf("%s validates a rule with %s: %v; want valid %v", s.ptr, tt.kind, err, tt.valid)
+			}
 		}
 	}
 }

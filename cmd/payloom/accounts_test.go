@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -133,16 +134,26 @@ func TestServeRoutesByProcessorAccounts(t *testing.T) {
 	}
 }
 
-// splitDraw is the account a split [{first, weightFirst}, {second, ...}]
-// draws first for a payment, as docs/routing.md documents it: the first 8
-// bytes of SHA-256 of the payment ID, big-endian, modulo the total weight,
-// fall in the first account's weight or after it.
-func splitDraw(paymentID string, weightFirst, total uint64, first, second string) string {
-	sum := sha256.Sum256([]byte(paymentID))
-	if binary.BigEndian.Uint64(sum[:8])%total < weightFirst {
-		return first
+// splitEntry is one account of a split, for splitDraw.
+type splitEntry struct {
+	name, id string
+	weight   float64
+}
+
+// splitDraw is the account a split draws first for a payment, as
+// docs/routing.md documents it (weighted rendezvous hashing): the one with
+// the lowest -ln(u)/weight, u = (k + 0.5) / 2^52 with k the first 52 bits
+// of SHA-256("<payment ID>|<account ID>").
+func splitDraw(paymentID string, split ...splitEntry) string {
+	best, bestScore := "", math.Inf(1)
+	for _, e := range split {
+		sum := sha256.Sum256([]byte(paymentID + "|" + e.id))
+		u := (float64(binary.BigEndian.Uint64(sum[:8])>>12) + 0.5) / (1 << 52)
+		if score := -math.Log(u) / e.weight; score < bestScore {
+			best, bestScore = e.name, score
+		}
 	}
-	return second
+	return best
 }
 
 // Over real HTTP, a card_country rule and a weighted split route as
@@ -163,6 +174,7 @@ func TestServeRoutesBySplitAndCardCountry(t *testing.T) {
 	a := call("POST", "/v1/processor_accounts", `{"name": "acq-a", "connector": "simulator", "credentials": {"base_url": "`+hsA.URL+`"}}`, 200)
 	b := call("POST", "/v1/processor_accounts", `{"name": "acq-b", "connector": "simulator", "credentials": {"base_url": "`+hsB.URL+`"}}`, 200)
 	aID, bID := a["id"].(string), b["id"].(string)
+	split := []splitEntry{{"acq-a", aID, 70}, {"acq-b", bID, 30}}
 	call("PUT", "/v1/routing", `{"rules": [
 		{"conditions": {"card_country": "BR"}, "processors": ["`+bID+`"]},
 		{"conditions": {"currency": "USD"}, "split": [{"processor": "`+aID+`", "weight": 70}, {"processor": "`+bID+`", "weight": 30}]}]}`, 200)
@@ -194,7 +206,7 @@ func TestServeRoutesBySplitAndCardCountry(t *testing.T) {
 	drawn := map[string]int{}
 	for range 30 {
 		p := pay(us)
-		want := splitDraw(p["id"].(string), 70, 100, "acq-a", "acq-b")
+		want := splitDraw(p["id"].(string), split...)
 		drawn[want]++
 		if got := attempts(p); !slices.Equal(got, []string{want + ":captured"}) {
 			t.Errorf("US card payment %s: attempts %v; want [%s:captured] (its draw)", p["id"], got, want)
@@ -218,7 +230,7 @@ func TestServeRoutesBySplitAndCardCountry(t *testing.T) {
 	for i, failedA := 0, 0; i < 40 && failedA < engine.DefaultBreakerFailures-1; i++ {
 		p := pay(us)
 		want := []string{"acq-b:captured"}
-		if splitDraw(p["id"].(string), 70, 100, "acq-a", "acq-b") == "acq-a" {
+		if splitDraw(p["id"].(string), split...) == "acq-a" {
 			want = []string{"acq-a:failed", "acq-b:captured"}
 			failedA++
 		}

@@ -403,8 +403,10 @@ func (r *renderer) typeOf(s *obj) string {
 	if c, ok := s.vals["const"]; ok {
 		return "`" + jsonText(c) + "`"
 	}
+	// A oneOf beside a type only constrains it (a rule needs processors
+	// or split): the type names it. Without a type, the alternatives do.
 	for _, k := range []string{"oneOf", "anyOf"} {
-		if alts := s.arr(k); len(alts) > 0 {
+		if alts := s.arr(k); len(alts) > 0 && s.get("type") == nil {
 			var names []string
 			for _, a := range alts {
 				names = append(names, r.typeOf(a.(*obj)))

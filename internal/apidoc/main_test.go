@@ -102,3 +102,25 @@ func TestRenderRejectsOtherVersions(t *testing.T) {
 		}
 	}
 }
+
+// A oneOf beside a type only constrains the value (a routing rule needs
+// processors or split), so the type names it; a oneOf alone names its
+// alternatives.
+func TestTypeOf(t *testing.T) {
+	tests := []struct{ schema, want string }{
+		{`{"type": "object", "oneOf": [{"required": ["processors"]}, {"required": ["split"]}]}`, "object"},
+		{`{"type": "array", "items": {"type": "object", "oneOf": [{"required": ["a"]}, {"required": ["b"]}]}}`, "array of object"},
+		{`{"oneOf": [{"type": "string"}, {"type": "null"}]}`, "string or null"},
+		{`{"type": ["integer", "null"]}`, "integer or null"},
+	}
+	for _, tt := range tests {
+		s, err := parse([]byte(tt.schema))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &renderer{root: &obj{vals: map[string]any{}}}
+		if got := r.typeOf(s); got != tt.want {
+			t.Errorf("typeOf(%s) = %q; want %q", tt.schema, got, tt.want)
+		}
+	}
+}

@@ -23,8 +23,10 @@
 // authenticates there and Adyen sends them back to the request's return URL
 // with redirectResult appended; CompleteAuthentication sends it to
 // /payments/details, whose resultCode (Authorised, Refused ...) is the
-// authorization's answer. An action Payloom cannot send a browser to (a
-// POST redirect, native 3-D Secure 2 without a URL) is a decline with
+// authorization's answer, taken only if the answer names the payment being
+// completed (a redirectResult comes from the browser, and may be another
+// payment's). An action Payloom cannot send a browser to (a POST redirect,
+// native 3-D Secure 2 without a URL) is a decline with
 // authentication_required.
 //
 // Classes of failure: resultCode Refused/Cancelled is a decline, hard or
@@ -406,10 +408,11 @@ const maxDetail = 16 << 10
 // the authorization's answer, mapped like /payments'. Without one the
 // shopper has not come back, and nothing is sent: requires_action. Adyen
 // refusing the details (4xx: forged, expired, already used) is
-// CodeValidation; a lost answer is an unknown outcome, and the same details
-// may be sent again under the same Idempotency-Key (derived from the
-// attempt and the details, so that forged details sent first cannot take
-// the key of the real ones).
+// CodeValidation, and so is an answer about another payment (belongsTo);
+// a lost answer is an unknown outcome, and the same details may be sent
+// again under the same Idempotency-Key (derived from the attempt and the
+// details, so that forged details sent first cannot take the key of the
+// real ones).
 func (c *Connector) CompleteAuthentication(ctx context.Context, req *payloom.AuthenticationRequest) (*payloom.AuthorizeResult, error) {
 	if err := checkKey(req.IdempotencyKey); err != nil {
 		return nil, err
@@ -452,10 +455,34 @@ func (c *Connector) CompleteAuthentication(ctx context.Context, req *payloom.Aut
 	if err := json.Unmarshal(res.body, &p); err != nil {
 		return nil, fmt.Errorf("adyen: payment details for %s: unreadable answer, outcome unknown: %w", req.IdempotencyKey, err)
 	}
+	if err := belongsTo(&p, req); err != nil {
+		return nil, err
+	}
 	if p.PspReference == "" {
 		p.PspReference = req.TransactionID
 	}
 	return paymentResult(&p)
+}
+
+// belongsTo checks that a /payments/details answer is about the payment
+// being completed. The details come from a browser, and a redirectResult
+// decides the payment it was issued for, whichever payment's return URL it
+// is brought to: a shopper could finish a cheap payment's 3-D Secure and
+// bring its redirectResult to an expensive one. So the answer must name
+// this payment (its pspReference or our reference) and name no other;
+// otherwise it decides nothing here (CodeValidation: the authentication
+// stays open).
+func belongsTo(p *paymentResponse, req *payloom.AuthenticationRequest) error {
+	pspTies := p.PspReference != "" && p.PspReference == req.TransactionID
+	refTies := p.MerchantReference != "" && p.MerchantReference == req.Reference
+	switch {
+	case p.PspReference != "" && req.TransactionID != "" && p.PspReference != req.TransactionID,
+		p.MerchantReference != "" && p.MerchantReference != req.Reference:
+		return payloom.Errorf(payloom.CodeValidation, "adyen: the authentication's details are for another payment")
+	case !pspTies && !refTies:
+		return payloom.Errorf(payloom.CodeValidation, "adyen: the answer to the authentication's details names no payment of ours")
+	}
+	return nil
 }
 
 // detailsKey is the Idempotency-Key of a /payments/details call: the

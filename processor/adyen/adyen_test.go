@@ -104,10 +104,7 @@ func TestContract(t *testing.T) {
 			// The shopper comes back from Adyen's redirect with a
 			// redirectResult; the recordings answer these two.
 			Authenticate: func(t *testing.T, res *payloom.AuthorizeResult, pass bool) map[string]string {
-				if pass {
-					return map[string]string{"redirectResult": redirectPassed}
-				}
-				return map[string]string{"redirectResult": redirectFailed}
+				return srv.shopperReturns(t, res.TransactionID, pass)
 			},
 			Authorizations: func(t *testing.T) int { return srv.authorizations() },
 			Replays:        true,
@@ -359,8 +356,15 @@ func TestCompleteAuthenticationAnswers(t *testing.T) {
 	}{
 		{"not back yet", 200, `{}`, nil, "requires_action", 0},
 		{"only foreign parameters", 200, `{}`, map[string]string{"s": "page-secret", "payment_id": "pay_1"}, "requires_action", 0},
-		{"authorised", 200, `{"resultCode":"Authorised","pspReference":"PSP0000000000002"}`, back, "approved", 1},
-		{"authorised without pspReference", 200, `{"resultCode":"Authorised"}`, back, "approved", 1},
+		{"authorised", 200, `{"resultCode":"Authorised","pspReference":"PSP0000000000001","merchantReference":"pay_1"}`, back, "approved", 1},
+		{"authorised without pspReference", 200, `{"resultCode":"Authorised","merchantReference":"pay_1"}`, back, "approved", 1},
+		{"authorised, same pspReference", 200, `{"resultCode":"Authorised","pspReference":"PSP0000000000001"}`, back, "approved", 1},
+		// An answer about another payment (its redirectResult brought to
+		// this payment's return URL) decides nothing here.
+		{"authorised, another pspReference", 200, `{"resultCode":"Authorised","pspReference":"PSP0000000000002","merchantReference":"pay_1"}`, back, "validation_error", 1},
+		{"authorised, another reference", 200, `{"resultCode":"Authorised","pspReference":"PSP0000000000001","merchantReference":"pay_2"}`, back, "validation_error", 1},
+		{"refused, another reference", 200, `{"resultCode":"Refused","refusalReasonCode":"11","merchantReference":"pay_2"}`, back, "validation_error", 1},
+		{"authorised, naming no payment", 200, `{"resultCode":"Authorised"}`, back, "validation_error", 1},
 		{"refused 3D not authenticated", 200, `{"resultCode":"Refused","refusalReasonCode":"11","pspReference":"PSP0000000000001"}`, back, "declined", 1},
 		{"refused soft", 200, `{"resultCode":"Refused","refusalReasonCode":"2","pspReference":"PSP0000000000001"}`, back, "declined", 1},
 		{"another redirect", 200, `{"resultCode":"RedirectShopper","pspReference":"PSP0000000000001","action":{"type":"redirect","method":"GET","url":"https://checkoutshopper-test.adyen.com/x"}}`, back, "requires_action", 1},
@@ -427,7 +431,7 @@ func TestCompleteAuthenticationKeys(t *testing.T) {
 		{"att_1", redirectPassed}, {"att_1", redirectPassed}, {"att_1", redirectFailed}, {"att_2", redirectPassed}, {long, redirectPassed},
 	} {
 		if _, err := c.CompleteAuthentication(bg, &payloom.AuthenticationRequest{IdempotencyKey: tt.key,
-			Details: map[string]string{"redirectResult": tt.result}}); err != nil {
+			TransactionID: "PSP0000000000002", Details: map[string]string{"redirectResult": tt.result}}); err != nil {
 			t.Fatalf("CompleteAuthentication(%s): %v", tt.key, err)
 		}
 	}
@@ -461,5 +465,60 @@ func TestAuthorizeReturnURL(t *testing.T) {
 		if sent := srv.sent(); len(sent) != 1 || sent[0].body["returnUrl"] != tt.want {
 			t.Errorf("Authorize(ReturnURL %q) sent returnUrl %v; want %q", tt.perRequest, sent[0].body["returnUrl"], tt.want)
 		}
+	}
+}
+
+// A redirectResult decides the payment Adyen issued it for, whichever
+// payment's return URL the browser brings it to. A shopper with two
+// payments waiting for 3-D Secure who passes the cheap one's and brings
+// its redirectResult to the expensive one's return URL must not get the
+// expensive one authorized with the cheap one's pspReference: the answer
+// names another payment, so it is refused (CodeValidation, which leaves
+// the authentication open) and decides nothing. The cheap payment itself
+// still completes with it.
+func TestCompleteAuthenticationOfAnotherPayment(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// knownPSP: the expensive attempt kept the pspReference of its
+		// RedirectShopper answer (else only the reference can tell).
+		knownPSP bool
+	}{
+		{"pspReference known", true},
+		{"pspReference unknown", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, base := startReplay(t)
+			c := connector(base, nil)
+			authorize := func(amount int64) (*payloom.AuthorizeRequest, *payloom.AuthorizeResult) {
+				t.Helper()
+				req := &payloom.AuthorizeRequest{IdempotencyKey: payloom.NewID("att"), Reference: payloom.NewID("pay"),
+					Amount: amount, Currency: "EUR", Capture: true, Card: card(card3DS, "S. Hopper")}
+				res, err := c.Authorize(bg, req)
+				if err != nil || res.Status != payloom.AuthorizationRequiresAction || res.TransactionID == "" {
+					t.Fatalf("Authorize(%d EUR, 3-D Secure card) = %+v, %v; want requires_action with a pspReference", amount, res, err)
+				}
+				return req, res
+			}
+			cheapReq, cheapRes := authorize(100)
+			dearReq, dearRes := authorize(500000)
+			details := srv.shopperReturns(t, cheapRes.TransactionID, true)
+
+			dear := &payloom.AuthenticationRequest{IdempotencyKey: dearReq.IdempotencyKey, Reference: dearReq.Reference, Details: details}
+			if tt.knownPSP {
+				dear.TransactionID = dearRes.TransactionID
+			}
+			res, err := c.CompleteAuthentication(bg, dear)
+			if !payloom.IsCode(err, payloom.CodeValidation) || res != nil {
+				t.Fatalf("CompleteAuthentication(expensive payment, the cheap one's redirectResult) = %+v, %v; want %s and no result",
+					res, err, payloom.CodeValidation)
+			}
+
+			res, err = c.CompleteAuthentication(bg, &payloom.AuthenticationRequest{IdempotencyKey: cheapReq.IdempotencyKey,
+				Reference: cheapReq.Reference, TransactionID: cheapRes.TransactionID, Details: details})
+			if err != nil || res.Status != payloom.AuthorizationApproved || res.TransactionID != cheapRes.TransactionID {
+				t.Fatalf("CompleteAuthentication(cheap payment, its own redirectResult) = %+v, %v; want approved as %s",
+					res, err, cheapRes.TransactionID)
+			}
+		})
 	}
 }

@@ -23,7 +23,9 @@ import (
 // header) must equal the request body's a.b, and a path segment "{{psp}}"
 // matches any pspReference. In the response, "{{new.psp}}" is a fresh
 // pspReference, "{{path.psp}}" the one in the path, "{{request.a.b}}" the
-// request body's a.b.
+// request body's a.b, and "{{redirect.psp}}" / "{{redirect.reference}}"
+// the pspReference / merchant reference of the payment whose 3-D Secure
+// the request's details.redirectResult came back from (see shopperReturns).
 type recording struct {
 	Name    string `json:"name"`
 	Source  string `json:"source"`
@@ -90,14 +92,43 @@ type replayServer struct {
 	mu   sync.Mutex
 	keys map[string]*stored
 	seen map[string]int // requests per recording
+	// redirected: the merchant reference of each payment answered
+	// RedirectShopper, by pspReference. returned: the payment each
+	// redirectResult was last issued for (Adyen binds a redirectResult to
+	// its payment; the recordings' redirectResults are fixed strings).
+	redirected map[string]string
+	returned   map[string]redirectedPayment
 }
+
+type redirectedPayment struct{ psp, reference string }
 
 func startReplay(t *testing.T) (*replayServer, string) {
 	t.Helper()
-	s := &replayServer{t: t, recs: loadRecordings(t), keys: map[string]*stored{}, seen: map[string]int{}}
+	s := &replayServer{t: t, recs: loadRecordings(t), keys: map[string]*stored{}, seen: map[string]int{},
+		redirected: map[string]string{}, returned: map[string]redirectedPayment{}}
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	return s, ts.URL
+}
+
+// shopperReturns plays the shopper at the redirect of the payment Adyen
+// answered RedirectShopper with pspReference psp: it passes or fails 3-D
+// Secure there, and returns the details the browser brings back, which
+// /payments/details then answers for that payment.
+func (s *replayServer) shopperReturns(t *testing.T, psp string, pass bool) map[string]string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ref, ok := s.redirected[psp]
+	if !ok {
+		t.Fatalf("shopperReturns(%q): Adyen redirected no payment with that pspReference", psp)
+	}
+	result := redirectFailed
+	if pass {
+		result = redirectPassed
+	}
+	s.returned[result] = redirectedPayment{psp: psp, reference: ref}
+	return map[string]string{"redirectResult": result}
 }
 
 // authorizations counts the stored approved authorizations.
@@ -169,6 +200,17 @@ func (s *replayServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return pathVars["psp"], true
 		case strings.HasPrefix(ph, "request."):
 			return lookup(body, strings.TrimPrefix(ph, "request."))
+		case ph == "redirect.psp" || ph == "redirect.reference":
+			result, _ := lookup(body, "details.redirectResult")
+			rp, ok := s.returned[fmt.Sprint(result)]
+			if !ok {
+				s.t.Errorf("%s: no shopper came back with redirectResult %v", rec.Name, result)
+				return nil, false
+			}
+			if ph == "redirect.psp" {
+				return rp.psp, true
+			}
+			return rp.reference, true
 		}
 		return nil, false
 	})
@@ -176,6 +218,10 @@ func (s *replayServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &stored{body: canon, status: rec.Response.Status, header: rec.Response.Headers, response: rb}
 	if m, ok := resp.(map[string]any); ok && m["resultCode"] == "Authorised" {
 		st.approved = true
+	} else if ok && m["resultCode"] == "RedirectShopper" {
+		psp, _ := m["pspReference"].(string)
+		ref, _ := m["merchantReference"].(string)
+		s.redirected[psp] = ref
 	}
 	if rec.Response.Status < 500 && key != "" {
 		s.keys[key] = st

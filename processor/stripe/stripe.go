@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -55,7 +56,8 @@ type Options struct {
 	// MaxNetworkRetries lets stripe-go retry network errors itself, with
 	// the same idempotency key (safe). Default 0: the engine decides.
 	MaxNetworkRetries int64
-	// ReturnURL is where Stripe sends the shopper back after 3-D Secure.
+	// ReturnURL is where Stripe sends the shopper back after 3-D Secure
+	// when the request names no absolute return URL of its own.
 	// Without it the connector does not offer 3-D Secure, and a card that
 	// demands it is declined authentication_required.
 	ReturnURL string
@@ -222,8 +224,8 @@ func (c *Connector) Authorize(ctx context.Context, req *payloom.AuthorizeRequest
 		}
 		params.StatementDescriptorSuffix = stripego.String(d)
 	}
-	if c.opts.ReturnURL != "" {
-		params.ReturnURL = stripego.String(c.opts.ReturnURL)
+	if u := c.returnURL(req.ReturnURL); u != "" {
+		params.ReturnURL = stripego.String(u)
 	}
 	params.IdempotencyKey = stripego.String(req.IdempotencyKey)
 	tctx, trace := processor.TraceSend(ctx)
@@ -252,6 +254,21 @@ func (c *Connector) Authorize(ctx context.Context, req *payloom.AuthorizeRequest
 		}
 	}
 	return c.intentResult(pi)
+}
+
+// returnURL is where Stripe sends the shopper back after 3-D Secure: the
+// request's own (Payloom's landing for that payment, which asks Stripe
+// for the outcome) if it is an absolute URL, else Options.ReturnURL.
+// Without Options.ReturnURL the connector offers no 3-D Secure, and sends
+// none.
+func (c *Connector) returnURL(perRequest string) string {
+	if c.opts.ReturnURL == "" {
+		return ""
+	}
+	if u, err := url.Parse(perRequest); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		return perRequest
+	}
+	return c.opts.ReturnURL
 }
 
 // paymentMethod turns the card into a PaymentMethod. Whatever goes wrong

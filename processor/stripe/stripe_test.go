@@ -218,6 +218,37 @@ func TestRequests(t *testing.T) {
 	}
 }
 
+// Authorize sends the request's return URL (Payloom's landing for that
+// payment, /pay/{id}/complete, which asks Stripe for the outcome) when it
+// is absolute, else the configured one; a connector configured without
+// one offers no 3-D Secure and sends none. stripe-mock checks the request
+// against Stripe's spec.
+func TestAuthorizeReturnURL(t *testing.T) {
+	for _, tt := range []struct{ configured, perRequest, want string }{
+		{"https://pay.example", "https://pay.example/pay/pay_1/complete", "https://pay.example/pay/pay_1/complete"},
+		{"https://pay.example", "/pay/pay_1/complete", "https://pay.example"},
+		{"https://pay.example", "", "https://pay.example"},
+		{"", "https://pay.example/pay/pay_1/complete", ""},
+	} {
+		p, base := startProxy(t, "")
+		c := stripe.New(stripe.Options{APIKey: apiKey, BackendURL: base, ReturnURL: tt.configured})
+		res, err := c.Authorize(bg, &payloom.AuthorizeRequest{IdempotencyKey: payloom.NewID("att"), Reference: "pay_1",
+			Amount: 100, Currency: "EUR", Capture: true, Card: card(cardVisa), ReturnURL: tt.perRequest})
+		if err != nil || res.Status != payloom.AuthorizationApproved {
+			t.Fatalf("Authorize(ReturnURL %q) = %+v, %v; want approved", tt.perRequest, res, err)
+		}
+		var got []string
+		for _, r := range p.requests() {
+			if r.Method == http.MethodPost && r.Path == "/v1/payment_intents" {
+				got = append(got, r.Form.Get("return_url"))
+			}
+		}
+		if len(got) != 1 || got[0] != tt.want {
+			t.Errorf("Authorize(configured %q, ReturnURL %q) sent return_url %q; want [%q]", tt.configured, tt.perRequest, got, tt.want)
+		}
+	}
+}
+
 // fakeStripe answers each path with a canned Stripe answer, for the
 // answers stripe-mock cannot give (errors, declines, odd statuses). The
 // bodies follow Stripe's documented error and object shapes.
