@@ -23,6 +23,10 @@ const (
 	CodeIdempotencyConflict   = "idempotency_conflict"
 	CodeIdempotencyInProgress = "idempotency_in_progress"
 	CodeAlreadyExists         = "already_exists"
+	// CodeTooManyAttempts: the payment has had as many processor
+	// attempts as it may (a hosted-page payment confirmed card after
+	// card); it takes no more.
+	CodeTooManyAttempts = "too_many_attempts"
 	// CodeConflict means a concurrent writer changed the row first (a stale
 	// Version). The engine retries it; it should not reach a client.
 	CodeConflict = "conflict"

@@ -58,8 +58,10 @@ const (
 //     processor processed the request and declined it;
 //   - Status AuthorizationFailed: the processor definitely did not
 //     process the request (the connection was refused, a documented
-//     "not processed" 5xx, a validation error before any authorization):
-//     safe to send to another processor;
+//     "not processed" 5xx, a 429, a validation error before any
+//     authorization): safe to send to another processor if it was the
+//     key's first send (the engine knows; a resend's earlier send may
+//     have been processed, so there it counts as no answer);
 //   - a Go error from Authorize: the request may have been processed and
 //     the answer was lost (timeout after sending, connection dropped): the
 //     outcome is unknown, and only Lookup on the same processor may settle
@@ -112,7 +114,10 @@ type OperationResult struct {
 }
 
 // LookupRequest asks a processor what became of an authorization sent with
-// IdempotencyKey (our attempt ID) and Reference (our payment ID).
+// IdempotencyKey (our attempt ID) and Reference (our payment ID). A
+// connector matches on IdempotencyKey (and TransactionID, when given),
+// never on Reference alone: a payment may have several attempts at one
+// processor. Reference may be empty (the late-check job sends none).
 type LookupRequest struct {
 	IdempotencyKey string
 	Reference      string

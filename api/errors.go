@@ -39,6 +39,7 @@ var errorTable = map[string]errorClass{
 	codeMethodNotAllowed:               {http.StatusMethodNotAllowed, typeInvalidRequest},
 	payloom.CodeInvalidState:           {http.StatusConflict, typeInvalidRequest},
 	payloom.CodeAlreadyExists:          {http.StatusConflict, typeInvalidRequest},
+	payloom.CodeTooManyAttempts:        {http.StatusConflict, typeInvalidRequest},
 	payloom.CodeIdempotencyConflict:    {http.StatusConflict, typeIdempotency},
 	payloom.CodeIdempotencyInProgress:  {http.StatusConflict, typeIdempotency},
 	payloom.CodeRequestTooLarge:        {http.StatusRequestEntityTooLarge, typeInvalidRequest},

@@ -242,6 +242,11 @@ func (e *Engine) ConfirmPayment(ctx context.Context, scope payloom.Scope, opKey,
 		case cur.ExpiresAt != nil && !now.Before(*cur.ExpiresAt):
 			p, expired = cur, true
 			return markExpired(ctx, tx, cur, now)
+		case len(cur.Attempts) >= e.maxPayAttempts:
+			// Each card is routed anew (MaxAttempts of its own): this
+			// bounds them all, against card testing on the page.
+			return payloom.Errorf(payloom.CodeTooManyAttempts,
+				"the payment has had %d attempts, as many as a payment may; it cannot be confirmed again: create a new payment", len(cur.Attempts))
 		case first == nil:
 			// It was being paid when the route was chosen and is back
 			// in requires_payment_method since (a decline).
@@ -275,6 +280,10 @@ func (e *Engine) ConfirmPayment(ctx context.Context, scope payloom.Scope, opKey,
 		p, confirmed = cur, true
 		return nil
 	})
+	if payloom.IsCode(err, payloom.CodeTooManyAttempts) {
+		e.log.WarnContext(ctx, "a confirmation was refused: the payment has had as many attempts as a payment may",
+			"payment_id", id, "max_payment_attempts", e.maxPayAttempts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +296,14 @@ func (e *Engine) ConfirmPayment(ctx context.Context, scope payloom.Scope, opKey,
 			"attempt_id", p.Attempts[len(p.Attempts)-1].ID, "amount", p.Amount, "currency", p.Currency)
 		e.fault(PhasePaymentConfirmed)
 	}
-	out, err := e.resumePayment(ctx, p)
+	var out *payloom.Payment
+	if confirmed {
+		out, err = e.resumePayment(ctx, p, true)
+	} else {
+		// A retry of this very confirmation finds the attempt
+		// committed by its first run: a resend.
+		out, err = e.resend(ctx, p)
+	}
 	return e.present(out), err
 }
 
@@ -366,18 +382,15 @@ func (e *Engine) CompleteAuthentication(ctx context.Context, id string, details 
 	}
 	res = e.absoluteRedirect(res)
 	capture := p.CaptureMethod == payloom.CaptureMethodAutomatic
-	out, err := e.recordAuthorization(ctx, PhaseAuthenticationRecorded, scope, p.ID, att.ID, proc.Name(), capture, res, elapsed, e.fallbackRoute(p, res))
+	out, fellBack, err := e.recordAuthorization(ctx, PhaseAuthenticationRecorded, scope, p.ID, att.ID, proc.Name(), capture, res, elapsed, e.fallbackRoute(p, res))
 	if err != nil {
 		return nil, err
 	}
 	e.fault(PhaseAuthenticationRecorded)
-	if next := pendingAttempt(out); next != nil {
-		// A soft decline after the authentication: the attempt at the
-		// next processor was committed with it. Bounded by MaxAttempts.
-		out, err = e.resumePayment(ctx, out)
-		if err != nil {
-			return nil, err
-		}
+	// A soft decline after the authentication: the attempt at the next
+	// processor was committed with it. Bounded by MaxAttempts.
+	if out, err = e.sendFallback(ctx, out, att.ID, fellBack); err != nil {
+		return nil, err
 	}
 	return e.present(out), nil
 }

@@ -421,3 +421,43 @@ func TestCompleteAuthenticationFallback(t *testing.T) {
 		})
 	}
 }
+
+// A payment's attempts are bounded in all, not only per confirmation: a
+// hosted page confirmed card after card (card testing) gets at most
+// MaxPaymentAttempts attempts, the last confirmation's fallbacks cut short
+// by it, and further confirmations are refused with too_many_attempts.
+func TestPaymentAttemptCap(t *testing.T) {
+	a, b := startSim(t, "simA", 0), startSim(t, "simB", 0)
+	e := newEnv(t, withPublicURL, func(c *engine.Config) {
+		c.Router = engine.StaticRouter{Test: []payloom.Processor{a.conn, b.conn}}
+		c.MaxAttempts = 2
+		c.MaxPaymentAttempts = 5
+		c.ProcessorTimeout = 300 * time.Millisecond
+	})
+	unpaid, _ := e.createUnpaid(unpaidReq(2500, ""))
+	// Soft declines everywhere: each confirmation falls back A to B.
+	for i, wantTotal := range []int{2, 4, 5} {
+		p, err := e.confirm(unpaid.ID, payloom.NewID("op"), simulator.CardDoNotHonor)
+		if err != nil {
+			t.Fatalf("confirmation %d: %v", i+1, err)
+		}
+		if p.Status != payloom.PaymentStatusRequiresPaymentMethod || len(p.Attempts) != wantTotal {
+			t.Fatalf("confirmation %d = %s with %d attempts in all; want requires_payment_method with %d", i+1, p.Status, len(p.Attempts), wantTotal)
+		}
+	}
+	_, err := e.confirm(unpaid.ID, payloom.NewID("op"), simulator.CardApprove)
+	wantCode(t, "ConfirmPayment past the limit", err, payloom.CodeTooManyAttempts)
+	if msg := payloom.ErrorMessage(err); !strings.Contains(msg, "5 attempts") {
+		t.Errorf("message = %q; want it to say the payment had 5 attempts", msg)
+	}
+	got := e.payment(unpaid.ID)
+	if got.Status != payloom.PaymentStatusRequiresPaymentMethod || len(got.Attempts) != 5 {
+		t.Errorf("payment = %s with %d attempts; want requires_payment_method with 5", got.Status, len(got.Attempts))
+	}
+	if n, m := len(a.server.Ledger().Authorizations), len(b.server.Ledger().Authorizations); n+m != 5 {
+		t.Errorf("authorizations sent: simA %d, simB %d; want 5 in all", n, m)
+	}
+	if !strings.Contains(e.logs.String(), "a confirmation was refused: the payment has had as many attempts") {
+		t.Error("log lacks the refused confirmation")
+	}
+}

@@ -118,22 +118,29 @@ type Config struct {
 	ExpiryInterval time.Duration
 	// Router, when set, chooses the processors of each card payment and
 	// enables fallback (see Router); MaxAttempts (default 3) bounds a
-	// payment's attempts across them.
-	Router      Router
-	MaxAttempts int
+	// payment's attempts across them, per confirmation of a hosted-page
+	// payment. MaxPaymentAttempts (default 10) bounds all the attempts of
+	// one payment, whatever the confirmations: past it ConfirmPayment
+	// answers CodeTooManyAttempts, so that a payment page cannot be used
+	// to test card after card.
+	Router             Router
+	MaxAttempts        int
+	MaxPaymentAttempts int
 	// BreakerFailures (default 5) consecutive errors of a processor open
 	// its circuit breaker for BreakerCoolDown (default 30s): routing skips
 	// it (see ProcessorHealth). Only routes of a Router are filtered.
 	BreakerFailures int
 	BreakerCoolDown time.Duration
-	// LookupGrace (default 5m) is how old a pending attempt must be
-	// before its processor's "not found" (Lookup) ends it: younger, the
-	// request may never have been sent (a crash between committing the
-	// attempt and calling), and it is sent again under the same key;
-	// older, the attempt and the payment fail (not_found_at_processor)
-	// and the attempt is watched for a late authorization. A processor's
-	// Capabilities.LookupLag lengthens it; it is never shorter than
-	// ProcessorTimeout.
+	// LookupGrace (default 5m, never shorter than ProcessorTimeout) is
+	// how long a pending attempt that its processor's Lookup does not find
+	// is sent again under the same key: the request may never have been
+	// sent (a crash between committing the attempt and calling). Past it
+	// the attempt is only looked up, and once it is older than
+	// LookupGrace + ProcessorTimeout + the processor's
+	// Capabilities.LookupLag (so that every send is older than the lag),
+	// "not found" fails the attempt and the payment
+	// (not_found_at_processor) and the attempt is watched for a late
+	// authorization.
 	LookupGrace time.Duration
 	// LateCheckInterval (default 1m) paces the job that watches attempts
 	// failed after an unknown outcome, and is the shortest delay between
@@ -162,6 +169,7 @@ type Engine struct {
 	expiryInterval   time.Duration
 	router           Router
 	maxAttempts      int
+	maxPayAttempts   int
 	breakers         *breakers
 	lookupGrace      time.Duration
 	lateInterval     time.Duration
@@ -203,6 +211,7 @@ func New(cfg Config) *Engine {
 		expiryInterval:   cfg.ExpiryInterval,
 		router:           cfg.Router,
 		maxAttempts:      cfg.MaxAttempts,
+		maxPayAttempts:   cfg.MaxPaymentAttempts,
 		breakers:         &breakers{m: map[breakerKey]*breaker{}, failures: cfg.BreakerFailures, coolDown: cfg.BreakerCoolDown},
 		lookupGrace:      cfg.LookupGrace,
 		lateInterval:     cfg.LateCheckInterval,
@@ -216,6 +225,9 @@ func New(cfg Config) *Engine {
 	}
 	if e.maxAttempts <= 0 {
 		e.maxAttempts = DefaultMaxAttempts
+	}
+	if e.maxPayAttempts <= 0 {
+		e.maxPayAttempts = DefaultMaxPaymentAttempts
 	}
 	if e.processor == nil {
 		e.processor = func(s payloom.Scope) (payloom.Processor, error) {

@@ -107,8 +107,20 @@ func (e *Engine) checkLateAttempt(ctx context.Context, p *payloom.Payment, att *
 	ctx = detached(ctx)
 	proc, err := e.processorNamed(p.Scope(), att.Processor)
 	if err != nil {
-		// Try again later rather than block the batch.
-		return false, errors.Join(err, e.postponeLateCheck(ctx, p, att))
+		if e.now().Before(failedAt(att).Add(e.lateWindow)) {
+			// Try again later (the processor may be configured
+			// again) rather than block the batch.
+			return false, errors.Join(err, e.postponeLateCheck(ctx, p, att))
+		}
+		args := []any{"payment_id", p.ID, "attempt_id", att.ID, "processor", att.Processor, "err", err}
+		if att.LateCheck == payloom.LateCheckWatching {
+			e.log.WarnContext(ctx, "the processor of a watched attempt is not configured and the window is over; "+
+				"the watch ends without a last lookup", args...)
+			return false, e.endLateCheck(ctx, p, att, att.LateCheck, payloom.LateCheckDone)
+		}
+		e.log.ErrorContext(ctx, "the processor of a late authorization to reverse is not configured and the window is over; "+
+			"reverse it at the processor by hand", append(args, "reversal", att.LateCheck, "transaction_id", att.TransactionID)...)
+		return false, e.endLateCheck(ctx, p, att, att.LateCheck, payloom.LateCheckFailed)
 	}
 	switch att.LateCheck {
 	case payloom.LateCheckWatching:
@@ -135,7 +147,7 @@ func (e *Engine) watchLate(ctx context.Context, p *payloom.Payment, att *payloom
 		return false, e.endLateCheck(ctx, p, att, payloom.LateCheckWatching, payloom.LateCheckDone)
 	}
 	lctx, cancel := context.WithTimeout(ctx, e.processorTimeout)
-	lr, err := proc.Lookup(lctx, &payloom.LookupRequest{IdempotencyKey: att.ID, Reference: p.ID, TransactionID: att.TransactionID})
+	lr, err := proc.Lookup(lctx, watchLookup(att))
 	cancel()
 	switch {
 	case err != nil:
@@ -202,6 +214,13 @@ func (e *Engine) reverseLate(ctx context.Context, p *payloom.Payment, att *paylo
 		e.log.ErrorContext(ctx, "the processor cannot reverse a late authorization; reverse it at the processor by hand",
 			append(args, "reversal", att.LateCheck, "err", err)...)
 		return false, e.endLateCheck(ctx, p, att, att.LateCheck, payloom.LateCheckFailed)
+	case payloom.IsCode(err, payloom.CodeValidation), payloom.IsCode(err, payloom.CodeIdempotencyConflict):
+		// The same request would be refused the same way on every
+		// retry (an empty transaction ID, say): no use sending it
+		// again.
+		e.log.ErrorContext(ctx, "the processor refused the reversal of a late authorization as invalid; reverse it at the processor by hand",
+			append(args, "reversal", att.LateCheck, "err", err)...)
+		return false, e.endLateCheck(ctx, p, att, att.LateCheck, payloom.LateCheckFailed)
 	case err != nil || res == nil:
 		e.log.WarnContext(ctx, "the reversal of a late authorization got no answer; it is sent again later",
 			append(args, "reversal", att.LateCheck, "err", err)...)
@@ -212,7 +231,7 @@ func (e *Engine) reverseLate(ctx context.Context, p *payloom.Payment, att *paylo
 	// Refused.
 	if att.LateCheck == payloom.LateCheckVoidPending && retry {
 		lctx, cancel := context.WithTimeout(ctx, e.processorTimeout)
-		lr, lerr := proc.Lookup(lctx, &payloom.LookupRequest{IdempotencyKey: att.ID, Reference: p.ID, TransactionID: att.TransactionID})
+		lr, lerr := proc.Lookup(lctx, watchLookup(att))
 		cancel()
 		switch {
 		case lerr != nil:
@@ -220,8 +239,10 @@ func (e *Engine) reverseLate(ctx context.Context, p *payloom.Payment, att *paylo
 			// back here.
 			return false, e.postponeLateCheck(ctx, p, att)
 		case lr != nil && lr.Found && lr.Voided:
-			e.log.InfoContext(ctx, "the processor refused the void of a late authorization that is voided already; the watch ends", args...)
-			return false, e.endLateCheck(ctx, p, att, att.LateCheck, payloom.LateCheckDone)
+			// Voided already (an earlier void under another key, or
+			// the processor's own): what the reversal was for.
+			e.log.InfoContext(ctx, "the processor refused the void of a late authorization that is voided already", args...)
+			return e.recordLateReversal(ctx, p, att, proc)
 		case lr != nil && lr.Found && lr.AmountCaptured == p.Amount:
 			refund, err := e.updateLateCheck(ctx, p, att, payloom.LateCheckVoidPending, func(a *payloom.Attempt, now time.Time) bool {
 				a.LateCheck, a.LateCheckAt = payloom.LateCheckRefundPending, now
@@ -325,6 +346,15 @@ func (e *Engine) updateLateCheck(ctx context.Context, p *payloom.Payment, att *p
 	return out, err
 }
 
+// watchLookup is the lookup of a watched attempt: by its key (and the
+// processor's transaction ID once known) only. Never by the payment's
+// reference: the payment may since hold a real authorization at the same
+// processor (a hosted page confirmed again), which a connector searching by
+// reference could return, and the watch would void it.
+func watchLookup(att *payloom.Attempt) *payloom.LookupRequest {
+	return &payloom.LookupRequest{IdempotencyKey: att.ID, TransactionID: att.TransactionID}
+}
+
 // failedAt is when a watched attempt was recorded failed.
 func failedAt(a *payloom.Attempt) time.Time {
 	if a.CompletedAt != nil {
@@ -333,11 +363,20 @@ func failedAt(a *payloom.Attempt) time.Time {
 	return a.CreatedAt
 }
 
+// lateCheckCalls is the most processor calls one watched attempt makes in
+// a pass: a lookup, a void, the lookup after a refused void, the refund.
+const lateCheckCalls = 4
+
 // lateCheckPass runs one late-check pass if this engine holds, or can take,
 // the late-check lease, renewing it while the pass lasts; ran reports
 // whether it did.
+//
+// The lease is renewed between attempts only, so its term must outlast
+// one attempt whose every call takes the whole processor timeout, on top
+// of the intervals a lease normally lasts: otherwise another node could
+// take the job over and act on the same attempt meanwhile.
 func (e *Engine) lateCheckPass(ctx context.Context) (ran bool, reversed int, err error) {
-	term := leaseIntervals * e.lateInterval
+	term := leaseIntervals*e.lateInterval + lateCheckCalls*e.processorTimeout
 	held, err := e.holdLease(ctx, LeaseLateCheck, term)
 	if err != nil || !held {
 		return false, 0, err

@@ -14,10 +14,10 @@ import (
 // payment.created), the processor call keyed by the attempt ID, then
 // payment_recorded (outcome + events). A call with an opKey that already
 // created a payment resumes it instead: a payment in processing with a
-// pending attempt goes to the processor again with the same attempt ID, any
-// other payment is returned as it is. When the processor gives no answer the
-// payment is returned in processing, not as an error; the recovery loop
-// retries the same attempt.
+// pending attempt goes to the processor again with the same attempt ID (a
+// resend: see resumePayment), any other payment is returned as it is. When
+// the processor gives no answer the payment is returned in processing, not
+// as an error; the recovery loop retries the same attempt.
 //
 // A request without a payment method creates a payment in
 // requires_payment_method, to be paid on the hosted page (see checkout.go).
@@ -93,7 +93,11 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 			"amount", p.Amount, "currency", p.Currency, "capture_method", p.CaptureMethod)
 		e.fault(PhasePaymentCreated)
 	}
-	return e.resumePayment(ctx, p)
+	if created {
+		return e.resumePayment(ctx, p, true)
+	}
+	// Committed by an earlier run of this request: a resend.
+	return e.resend(ctx, p)
 }
 
 // resumeExisting answers a request that failed a check before its
@@ -122,7 +126,7 @@ func (e *Engine) resumeExisting(ctx context.Context, scope payloom.Scope, opKey 
 	case existing.HasPage():
 		return e.resumeUnpaid(ctx, existing)
 	}
-	return e.resumePayment(ctx, existing)
+	return e.resend(ctx, existing)
 }
 
 // validatePayment checks what the engine, and not the API, knows: the
@@ -301,7 +305,22 @@ func pendingAttempt(p *payloom.Payment) *payloom.Attempt {
 // resumePayment takes a committed payment to its next phase: a pending
 // attempt is sent (again) to the processor under its own ID and the answer
 // recorded; anything else is returned as it is.
-func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloom.Payment, error) {
+//
+// firstSend says whether this is the attempt's first send: the call made by
+// the request that committed the attempt (creating the payment, confirming
+// it, or recording the answer that fell back to it). Only then does a
+// failure before processing (AuthorizationFailed: connection refused, a
+// "not processed" 5xx, a 429) prove that the processor holds nothing under
+// the attempt's key, and allow a fallback to the next processor. Any other
+// send is a resend of an attempt whose first send may have been processed
+// with its answer lost: a resend turned away before processing says nothing
+// about that first send, so it counts as no answer and the attempt stays
+// pending, for the reconciler's lookup and grace to settle. A decline on a
+// resend is the processor's answer for the key and is recorded as usual.
+//
+// Resends found committed by an earlier request go through resend, which
+// keeps to the resend window.
+func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment, firstSend bool) (*payloom.Payment, error) {
 	att := pendingAttempt(p)
 	if att == nil {
 		return p, nil
@@ -353,18 +372,55 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 			"duration_ms", elapsed.Milliseconds(), "err", callErr)
 		return e.Payment(ctx, scope, p.ID)
 	}
+	if !firstSend && res.Status == payloom.AuthorizationFailed {
+		e.log.WarnContext(ctx, "a resend was turned away before processing; the first send's outcome is still unknown "+
+			"and the attempt stays pending", "payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name(),
+			"raw_code", res.RawCode, "duration_ms", elapsed.Milliseconds())
+		return e.Payment(ctx, scope, p.ID)
+	}
 	res = e.absoluteRedirect(res)
 	// p is what this request committed or read: the recording starts
 	// from it (and checks it is still what is stored).
-	out, err := e.recordAuthorizationOn(ctx, PhasePaymentRecorded, scope, p, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed, e.fallbackRoute(p, res))
+	out, fellBack, err := e.recordAuthorizationOn(ctx, PhasePaymentRecorded, scope, p, p.ID, att.ID, proc.Name(), req.Capture, res, elapsed, e.fallbackRoute(p, res))
 	if err != nil {
 		return nil, err
 	}
 	e.fault(PhasePaymentRecorded)
-	if next := pendingAttempt(out); next != nil && next.ID != att.ID {
-		// The answer moved the payment to another processor: send the
-		// attempt committed with it. Bounded by MaxAttempts.
-		return e.resumePayment(ctx, out)
+	return e.sendFallback(ctx, out, att.ID, fellBack)
+}
+
+// resend resumes a payment whose pending attempt an earlier request
+// committed (a client's retry, a retried confirm, the reconciler after a
+// "not found"): the attempt goes out again only while it is in its resend
+// window, so that at a processor with Lookup every send is older than the
+// lookup lag when "not found" becomes final (see lookupGraceFor). Past the
+// window the payment is returned as it is, for the reconciler's lookups.
+func (e *Engine) resend(ctx context.Context, p *payloom.Payment) (*payloom.Payment, error) {
+	att := pendingAttempt(p)
+	if att == nil {
+		return p, nil
+	}
+	proc, err := e.processorNamed(p.Scope(), att.Processor)
+	if err != nil {
+		return nil, err
+	}
+	if !e.inResendWindow(proc, att) {
+		e.log.InfoContext(ctx, "the attempt is past its resend window and is not sent again; the reconciler settles it by lookup",
+			"payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name(),
+			"attempt_age_ms", e.now().Sub(att.CreatedAt).Milliseconds())
+		return p, nil
+	}
+	return e.resumePayment(ctx, p, false)
+}
+
+// sendFallback sends the attempt an answer to attempt prevID moved the
+// payment to, if any (bounded by MaxAttempts): as its first send when this
+// request committed it (fellBack), else as a resend, because a concurrent
+// request that recorded the same answer first committed it and is sending
+// it.
+func (e *Engine) sendFallback(ctx context.Context, out *payloom.Payment, prevID string, fellBack bool) (*payloom.Payment, error) {
+	if next := pendingAttempt(out); next != nil && next.ID != prevID {
+		return e.resumePayment(ctx, out, fellBack)
 	}
 	return out, nil
 }
@@ -381,8 +437,10 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment) (*payloo
 // processor the payment's routing has not tried, the same transaction
 // records the attempt's outcome only and creates the next attempt, pending,
 // at that processor: the payment is (or goes back to) processing and no
-// payment.failed is sent. The caller sends that attempt (resumePayment).
-func (e *Engine) recordAuthorization(ctx context.Context, phase string, scope payloom.Scope, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (*payloom.Payment, error) {
+// payment.failed is sent. The caller sends that attempt (resumePayment); the
+// bool reports whether this call committed it, which makes the caller's
+// send the attempt's first.
+func (e *Engine) recordAuthorization(ctx context.Context, phase string, scope payloom.Scope, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (*payloom.Payment, bool, error) {
 	return e.recordAuthorizationOn(ctx, phase, scope, nil, paymentID, attemptID, procName, capture, res, elapsed, route)
 }
 
@@ -398,7 +456,7 @@ var errStaleKnown = errors.New("engine: the known payment is stale")
 // under its Version: if anything was committed since known was read, that
 // write fails, the transaction's writes are rolled back and the phase runs
 // again from the stored payment. known is consumed: it may be changed.
-func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope payloom.Scope, known *payloom.Payment, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (*payloom.Payment, error) {
+func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope payloom.Scope, known *payloom.Payment, paymentID, attemptID, procName string, capture bool, res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (*payloom.Payment, bool, error) {
 	waiting := pendingAttempt
 	if phase == PhaseAuthenticationRecorded {
 		waiting = authenticatingAttempt
@@ -480,13 +538,13 @@ func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope 
 		err = e.update(ctx, phase, fn)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if recorded && fellBack != nil {
 		e.log.InfoContext(ctx, "attempt failed; falling back to the next processor", "payment_id", p.ID,
 			"attempt_id", attemptID, "processor", procName, "raw_code", res.RawCode,
 			"decline_class", res.DeclineClass, "next_attempt_id", fellBack.ID, "next_processor", fellBack.Processor)
-		return p, nil
+		return p, true, nil
 	}
 	if recorded {
 		args := []any{"payment_id", p.ID, "attempt_id", attemptID, "status", p.Status,
@@ -497,7 +555,7 @@ func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope 
 		}
 		e.log.InfoContext(ctx, "payment recorded", args...)
 	}
-	return p, nil
+	return p, false, nil
 }
 
 // writeOutcome applies a processor's answer to an authorization on the

@@ -16,13 +16,16 @@ import (
 // An attempt the processor has no record of is sent again, under the same
 // key and to the same processor, as a retry of the request would, while it
 // is younger than the lookup grace: the process may have died between
-// committing the attempt and sending it. Older, "not found" is taken as the
-// answer: the attempt and the payment fail (not_found_at_processor, with
-// payment.failed), and the attempt is watched for an authorization the
-// processor commits late, which the late-check job voids (latecheck.go).
-// An attempt of a processor without Lookup is always sent again; its own
-// idempotency deduplicates it. An unknown outcome is never sent to another
-// processor, not even once it has failed.
+// committing the attempt and sending it. From then on it is only looked up,
+// and once it is older than lookupGraceFor (the grace, plus the processor
+// timeout and the processor's lookup lag, so that the last send is that
+// old), "not found" is taken as the answer: the attempt and the payment fail
+// (not_found_at_processor, with payment.failed), and the attempt is watched
+// for an authorization the processor commits late, which the late-check job
+// voids (latecheck.go). An attempt of a processor without Lookup is always
+// sent again; its own idempotency deduplicates it. An unknown outcome is
+// never sent to another processor, not even once it has failed, nor when a
+// resend is turned away before processing (see resumePayment).
 //
 // It reports whether the payment no longer waits on the processor.
 func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool, error) {
@@ -46,12 +49,20 @@ func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool
 					"payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name(), "err", err)
 				return false, nil
 			}
-			// A connector that declared Lookup but refuses it: resend.
+			// A connector that declared Lookup but refuses it: no
+			// "not found" will ever settle the attempt, so it is sent
+			// again whatever its age, as without Lookup.
+			out, err := e.resumePayment(ctx, p, false)
+			if err != nil {
+				return false, err
+			}
+			return pendingAttempt(out) == nil, nil
 		case lr != nil && !lr.Found:
 			if age := e.now().Sub(att.CreatedAt); age >= e.lookupGraceFor(proc) {
 				return e.failNotFound(ctx, p, att, proc, age)
 			}
-			// Young enough never to have been sent: resend.
+			// Young enough never to have been sent: resend (within
+			// the resend window; past it, wait for the grace).
 		case lr != nil && lr.Result != nil:
 			res := *lr.Result
 			capture := p.CaptureMethod == payloom.CaptureMethodAutomatic
@@ -66,7 +77,7 @@ func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool
 				e.log.WarnContext(ctx, "reconciled authorization was voided at the processor",
 					"payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name())
 			}
-			out, err := e.recordAuthorization(ctx, PhasePaymentRecorded, scope, p.ID, att.ID, proc.Name(), capture, &res, 0, e.fallbackRoute(p, &res))
+			out, fellBack, err := e.recordAuthorization(ctx, PhasePaymentRecorded, scope, p.ID, att.ID, proc.Name(), capture, &res, 0, e.fallbackRoute(p, &res))
 			if err != nil {
 				return false, err
 			}
@@ -85,28 +96,37 @@ func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool
 				}
 				out = c
 			}
-			if next := pendingAttempt(out); next != nil && next.ID != att.ID {
-				// A definite soft decline: the fallback attempt was
-				// committed with it and is sent now.
-				out, err = e.resumePayment(ctx, out)
-				if err != nil {
-					return false, err
-				}
+			// A definite soft decline: the fallback attempt was
+			// committed with it and is sent now.
+			if out, err = e.sendFallback(ctx, out, att.ID, fellBack); err != nil {
+				return false, err
 			}
 			return pendingAttempt(out) == nil, nil
 		}
 	}
-	out, err := e.resumePayment(ctx, p)
+	out, err := e.resend(ctx, p)
 	if err != nil {
 		return false, err
 	}
 	return pendingAttempt(out) == nil, nil
 }
 
-// lookupGraceFor is the age past which proc's "not found" is final: the
-// engine's grace, or the processor's lookup lag if longer.
+// lookupGraceFor is the age past which proc's "not found" for an attempt is
+// final. Resends of an attempt at a processor with Lookup stop at the
+// lookup grace (inResendWindow); the last one has ended (answered or timed
+// out) a processor timeout later, and the processor's lookup shows what it
+// made once its LookupLag has passed. Counting from creation, not from the
+// last send, is then safe without storing when each send was made.
 func (e *Engine) lookupGraceFor(proc payloom.Processor) time.Duration {
-	return max(e.lookupGrace, proc.Capabilities().LookupLag)
+	return e.lookupGrace + e.processorTimeout + proc.Capabilities().LookupLag
+}
+
+// inResendWindow reports whether a pending attempt may be sent again: at a
+// processor with Lookup, only while it is younger than the lookup grace
+// (see lookupGraceFor); at one without, always, because a resend is the
+// only way to learn its outcome.
+func (e *Engine) inResendWindow(proc payloom.Processor, att *payloom.Attempt) bool {
+	return !proc.Capabilities().Lookup || e.now().Sub(att.CreatedAt) < e.lookupGrace
 }
 
 // notFoundResult is the answer recorded for an attempt the processor has no

@@ -7,8 +7,13 @@ import (
 	"github.com/payloom/payloom"
 )
 
-// DefaultMaxAttempts bounds the attempts of one payment across processors.
+// DefaultMaxAttempts bounds the attempts of one payment across processors
+// (of one confirmation, for a hosted-page payment).
 const DefaultMaxAttempts = 3
+
+// DefaultMaxPaymentAttempts bounds all the attempts of one payment, across
+// the confirmations of its hosted page.
+const DefaultMaxPaymentAttempts = 10
 
 // Router chooses the processors of a payment. Config.Router, when set,
 // replaces Config.Processor for card payments created through the API.
@@ -105,7 +110,8 @@ func mayFallBack(res *payloom.AuthorizeResult) bool {
 // attempt limit counts and whose processors are not tried again: for a
 // payment paid on the hosted page (or confirmed through the API), those of
 // its latest confirmation, because each card the shopper tries is routed
-// anew; for any other payment, all of them.
+// anew; for any other payment, all of them. The payment's total limit
+// (attemptsLeft) counts every attempt.
 func routedAttempts(p *payloom.Payment) []*payloom.Attempt {
 	if p.ConfirmAttemptID != "" {
 		if i := slices.IndexFunc(p.Attempts, func(a *payloom.Attempt) bool { return a.ID == p.ConfirmAttemptID }); i >= 0 {
@@ -115,13 +121,20 @@ func routedAttempts(p *payloom.Payment) []*payloom.Attempt {
 	return p.Attempts
 }
 
+// attemptsLeft reports whether p may have another attempt: fewer than
+// MaxAttempts in its current routing and fewer than MaxPaymentAttempts in
+// all.
+func (e *Engine) attemptsLeft(p *payloom.Payment) bool {
+	return len(routedAttempts(p)) < e.maxAttempts && len(p.Attempts) < e.maxPayAttempts
+}
+
 // nextProcessor returns the processor of p's next attempt after the
 // current one ended with res, or nil when the payment ends here.
 func (e *Engine) nextProcessor(p *payloom.Payment, res *payloom.AuthorizeResult, route []payloom.Processor) payloom.Processor {
-	atts := routedAttempts(p)
-	if !mayFallBack(res) || len(atts) >= e.maxAttempts {
+	if !mayFallBack(res) || !e.attemptsLeft(p) {
 		return nil
 	}
+	atts := routedAttempts(p)
 	for _, proc := range route {
 		tried := slices.ContainsFunc(atts, func(a *payloom.Attempt) bool { return a.Processor == proc.Name() })
 		if !tried {
@@ -136,7 +149,7 @@ func (e *Engine) nextProcessor(p *payloom.Payment, res *payloom.AuthorizeResult,
 // Errors of the router are logged and end the payment where it is rather
 // than leave it pending.
 func (e *Engine) fallbackRoute(p *payloom.Payment, res *payloom.AuthorizeResult) []payloom.Processor {
-	if e.router == nil || res == nil || !mayFallBack(res) || len(routedAttempts(p)) >= e.maxAttempts {
+	if e.router == nil || res == nil || !mayFallBack(res) || !e.attemptsLeft(p) {
 		return nil
 	}
 	route, err := e.route(p.Scope(), p)

@@ -15,10 +15,11 @@ import (
 )
 
 // TestRandomFaults runs payments over three simulated processors that
-// answer at random with 5xx (not processed), hang after committing, drop
-// the connection after committing, or commit late (no answer, invisible to
-// lookups until the test commits them), then reconciles, commits the late
-// ones, and runs the late-check job. It passes only if no payment was
+// answer at random with 5xx (not processed), 429 (throttled: not
+// processed, retries of recorded keys included), hang after committing,
+// drop the connection after committing, or commit late (no answer,
+// invisible to lookups until the test commits them), then reconciles,
+// commits the late ones, and runs the late-check job. It passes only if no payment was
 // authorized twice across the three simulators' ledgers, every payment
 // ends in a final state that matches them, and every authorization the
 // simulators hold for a failed payment was voided (or refunded in full, if
@@ -42,7 +43,7 @@ func TestRandomFaults(t *testing.T) {
 	const timeout = 150 * time.Millisecond
 	sims := []*sim{startSim(t, "simA", timeout), startSim(t, "simB", timeout), startSim(t, "simC", timeout)}
 	for i, s := range sims {
-		f := simulator.Faults{Seed: seed + uint64(i), ErrorRate: 0.2, HangRate: 0.02, DropRate: 0.04, LateRate: 0.01}
+		f := simulator.Faults{Seed: seed + uint64(i), ErrorRate: 0.2, HangRate: 0.02, DropRate: 0.04, LateRate: 0.01, ThrottleRate: 0.05}
 		if err := s.server.SetFaults(f); err != nil {
 			t.Fatalf("SetFaults(%+v): %v", f, err)
 		}
@@ -62,35 +63,50 @@ func TestRandomFaults(t *testing.T) {
 	tok := e.token(simulator.CardApprove)
 
 	ids := make([]string, n)
-	var wg sync.WaitGroup
-	jobs := make(chan int)
 	var errMu sync.Mutex
 	var errs []error
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				capture := payloom.CaptureMethodAutomatic
-				if i%4 == 0 {
-					capture = payloom.CaptureMethodManual
+	// create sends payment i, or resends it (a client's retry with the
+	// same key), on 16 workers.
+	create := func(retry bool) {
+		var wg sync.WaitGroup
+		jobs := make(chan int)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range jobs {
+					capture := payloom.CaptureMethodAutomatic
+					if i%4 == 0 {
+						capture = payloom.CaptureMethodManual
+					}
+					p, err := e.eng.CreatePayment(e.ctx, e.scope, fmt.Sprintf("op_fault_%d", i), paymentReq(tok, int64(100+i), capture))
+					if err != nil {
+						errMu.Lock()
+						errs = append(errs, fmt.Errorf("payment %d (retry %v): %w", i, retry, err))
+						errMu.Unlock()
+						continue
+					}
+					if retry && p.ID != ids[i] {
+						errMu.Lock()
+						errs = append(errs, fmt.Errorf("payment %d: retry answered %s; want %s", i, p.ID, ids[i]))
+						errMu.Unlock()
+					}
+					ids[i] = p.ID
 				}
-				p, err := e.eng.CreatePayment(e.ctx, e.scope, fmt.Sprintf("op_fault_%d", i), paymentReq(tok, int64(100+i), capture))
-				if err != nil {
-					errMu.Lock()
-					errs = append(errs, fmt.Errorf("payment %d: %w", i, err))
-					errMu.Unlock()
-					continue
-				}
-				ids[i] = p.ID
+			}()
+		}
+		for i := range n {
+			if !retry || (ids[i] != "" && e.payment(ids[i]).Status == payloom.PaymentStatusProcessing) {
+				jobs <- i
 			}
-		}()
+		}
+		close(jobs)
+		wg.Wait()
 	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	create(false)
+	// Clients retry what is still processing: resends of attempts whose
+	// first send may have authorized, which the simulators may throttle.
+	create(true)
 	for _, err := range errs {
 		t.Errorf("CreatePayment: %v", err)
 	}

@@ -466,6 +466,32 @@ func TestDeclineThenAnotherCard(t *testing.T) {
 	}
 }
 
+// A page whose payment has had as many attempts as a payment may takes no
+// more cards: the next one is refused with a page that says so, and no
+// processor is asked.
+func TestTooManyAttempts(t *testing.T) {
+	e := newEnv(t, func(c *engine.Config) { c.MaxPaymentAttempts = 2 })
+	p, path := e.create(nil)
+	b := e.browser()
+	for i := range 2 {
+		res := b.follow(b.pay(path, cardDeclined, expiry(), "123"))
+		if res.status != 200 || !strings.Contains(res.body, `id="number"`) {
+			t.Fatalf("declined card %d: %d %s; want the form again", i+1, res.status, res.body)
+		}
+	}
+	res := b.pay(path, cardVisa, expiry(), "123")
+	if res.status != http.StatusConflict || !strings.Contains(res.body, "Too many cards were tried for this payment.") ||
+		!strings.Contains(res.body, "This payment can no longer be made") || strings.Contains(res.body, `id="number"`) {
+		t.Fatalf("third card = %d %s; want 409, the limit explained, no form", res.status, res.body)
+	}
+	if got := e.payment(p.ID); got.Status != payloom.PaymentStatusRequiresPaymentMethod || len(got.Attempts) != 2 {
+		t.Errorf("payment %q with %d attempts; want requires_payment_method with 2", got.Status, len(got.Attempts))
+	}
+	if n := strings.Count(e.logs.String(), "confirming from the page was refused: too many attempts"); n != 1 {
+		t.Errorf("log has %d refusals; want 1", n)
+	}
+}
+
 func TestServerSideCardChecks(t *testing.T) {
 	e := newEnv(t)
 	_, path := e.create(nil)

@@ -323,6 +323,14 @@ func (h *handler) pay(w http.ResponseWriter, r *http.Request) {
 	_, err = h.checkout.ConfirmPayment(r.Context(), p.Scope(), payloom.NewID(payloom.PrefixOperation), id,
 		&payloom.PaymentConfirm{CardToken: token})
 	code := payloom.ErrorCode(err)
+	if code == payloom.CodeTooManyAttempts {
+		// Card after card was tried: the page takes no more.
+		h.log.WarnContext(r.Context(), "confirming from the page was refused: too many attempts", "payment_id", id)
+		v := h.paymentState(p, merchant, l)
+		v.Kind, v.Title, v.Body = "closed", tr(l, "state.closed.title"), tr(l, "state.limit.body", merchant)
+		h.renderState(w, r, http.StatusConflict, v, l)
+		return
+	}
 	if code == payloom.CodeInvalidState {
 		// Refused: if the payment still waits for a card (no processor
 		// for its mode, say), say so on the form rather than loop.

@@ -59,9 +59,11 @@ type serveConfig struct {
 
 	// TestRoute routes test-mode payments over several processors with
 	// fallback (see parseTestRoute); MaxAttempts bounds a payment's
-	// attempts across them.
-	TestRoute   string
-	MaxAttempts int
+	// attempts across them (per confirmation of a hosted-page payment),
+	// MaxPaymentAttempts all the attempts of one payment.
+	TestRoute          string
+	MaxAttempts        int
+	MaxPaymentAttempts int
 	// LookupGrace is how old an unanswered attempt must be before its
 	// processor's "not found" fails it; LateCheckInterval and
 	// LateCheckWindow pace and bound the watch for late authorizations
@@ -126,9 +128,13 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 			"name=http://host:port of a `payloom simulator` (default: the sandbox alone; env PAYLOOM_TEST_ROUTE)")
 	f.IntVar(&cfg.MaxAttempts, "max-attempts", engine.DefaultMaxAttempts,
 		"most processor attempts of one payment when a route falls back (env PAYLOOM_MAX_ATTEMPTS)")
+	f.IntVar(&cfg.MaxPaymentAttempts, "max-payment-attempts", engine.DefaultMaxPaymentAttempts,
+		"most processor attempts of one payment in all, across the confirmations of its payment page "+
+			"(env PAYLOOM_MAX_PAYMENT_ATTEMPTS)")
 	f.DurationVar(&cfg.LookupGrace, "lookup-grace", engine.DefaultLookupGrace,
 		"how old an unanswered payment attempt must be before the processor's \"not found\" fails it "+
-			"(younger, it is sent again under the same key; env PAYLOOM_LOOKUP_GRACE)")
+			"(younger, it is sent again under the same key; older, it is only looked up until the grace, the processor "+
+			"timeout and the processor's lookup lag have passed; env PAYLOOM_LOOKUP_GRACE)")
 	f.DurationVar(&cfg.LateCheckInterval, "late-check-interval", engine.DefaultLateCheckInterval,
 		"how often attempts failed after an unknown outcome are checked for a late authorization to void "+
 			"(env PAYLOOM_LATE_CHECK_INTERVAL)")
@@ -139,6 +145,7 @@ func (m *Main) serveCommand(g *globalOptions) *cobra.Command {
 	setEnvBindings(cmd,
 		envBinding{"test-route", "PAYLOOM_TEST_ROUTE"},
 		envBinding{"max-attempts", "PAYLOOM_MAX_ATTEMPTS"},
+		envBinding{"max-payment-attempts", "PAYLOOM_MAX_PAYMENT_ATTEMPTS"},
 		envBinding{"addr", "PAYLOOM_ADDR"},
 		envBinding{"pprof-addr", "PAYLOOM_PPROF_ADDR"},
 		envBinding{"idempotency-lock-timeout", "PAYLOOM_IDEMPOTENCY_LOCK_TIMEOUT"},
@@ -272,6 +279,8 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 		ExpiryInterval: cfg.ExpiryInterval,
 		Router:         router,
 		MaxAttempts:    cfg.MaxAttempts,
+		// Bounds every payment's attempts, routed or not.
+		MaxPaymentAttempts: cfg.MaxPaymentAttempts,
 
 		LookupGrace:       cfg.LookupGrace,
 		LateCheckInterval: cfg.LateCheckInterval,

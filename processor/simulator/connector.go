@@ -160,7 +160,7 @@ func (r *response) notProcessed() (bool, string, string) {
 }
 
 // Authorize implements payloom.Processor. A simulator that cannot be
-// reached, or that answers 400 or 503 "not processed", gives a failed
+// reached, or that answers 400, 429 or 503 "not processed", gives a failed
 // result (safe elsewhere); a dropped connection, a timeout or an answer
 // that cannot be read gives an error (outcome unknown).
 func (c *Connector) Authorize(ctx context.Context, req *payloom.AuthorizeRequest) (*payloom.AuthorizeResult, error) {
@@ -194,7 +194,11 @@ func (c *Connector) Authorize(ctx context.Context, req *payloom.AuthorizeRequest
 		return nil, payloom.Errorf(payloom.CodeIdempotencyConflict,
 			"simulator: idempotency key %q was used for a different authorization", req.IdempotencyKey)
 	}
-	if np, code, msg := res.notProcessed(); np && (res.status == http.StatusBadRequest || res.status >= 500) {
+	if np, code, msg := res.notProcessed(); np && (res.status == http.StatusBadRequest ||
+		res.status == http.StatusTooManyRequests || res.status >= 500) {
+		// This request was not processed. For a 429 an earlier one with
+		// the same key may have been: the engine, which knows whether
+		// this was the key's first send, decides what that means.
 		return processor.Failed(code, msg), nil
 	}
 	return nil, fmt.Errorf("simulator: authorize %s: HTTP %d without a not-processed promise, outcome unknown", req.IdempotencyKey, res.status)
@@ -278,7 +282,7 @@ func (c *Connector) operate(ctx context.Context, op string, body *operationBody)
 		if res.status == http.StatusBadRequest {
 			return nil, payloom.Errorf(payloom.CodeValidation, "simulator: %s refused: %s", op, processor.Redact(msg))
 		}
-		if res.status >= 500 {
+		if res.status >= 500 || res.status == http.StatusTooManyRequests {
 			return nil, processor.ErrUnavailable(c.name, op, msg)
 		}
 	}

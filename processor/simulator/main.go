@@ -27,6 +27,8 @@ const DefaultAddr = "127.0.0.1:7070"
 //	--drop-rate   probability of recording and then closing the connection
 //	--late-rate   probability of a late commit: no answer, invisible to
 //	              lookups until it commits
+//	--throttle-rate  probability of a 429 "rate limited" answer (any
+//	              request, retries of recorded keys too)
 //	--late-commit-after  how long a late commit stays held (default 0:
 //	              until POST /_control/commit)
 //	--latency     delay added to every answer (e.g. 20ms)
@@ -41,6 +43,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&f.HangRate, "hang-rate", 0, "probability of recording the outcome and never answering")
 	fs.Float64Var(&f.DropRate, "drop-rate", 0, "probability of recording the outcome and closing the connection")
 	fs.Float64Var(&f.LateRate, "late-rate", 0, "probability of a late commit (no answer; lookups miss it until it commits)")
+	fs.Float64Var(&f.ThrottleRate, "throttle-rate", 0, "probability of a 429 \"rate limited\" answer, retries of recorded keys too")
 	lateAfter := fs.Duration("late-commit-after", 0, "how long a late commit stays held (0: until POST /_control/commit)")
 	latency := fs.Duration("latency", 0, "delay added to every answer")
 	logRequests := fs.Bool("log", false, "log one line per request on stderr (never card data)")

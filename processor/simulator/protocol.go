@@ -72,8 +72,11 @@ type lookupAnswer struct {
 }
 
 // errorAnswer is the body of every non-200 answer. Processed false is the
-// simulator's promise that the request was not processed and nothing was
-// recorded under its key: safe to send elsewhere.
+// simulator's promise that this request was not processed and recorded
+// nothing. For 400 and 503 it also means that nothing is recorded under its
+// key (safe to send elsewhere); a 429 rate_limited may answer a retry of a
+// key an earlier request was processed under, so it says nothing about the
+// key's outcome, only about this request.
 type errorAnswer struct {
 	Error struct {
 		Code      string `json:"code"`
@@ -86,6 +89,7 @@ type errorAnswer struct {
 const (
 	errInvalidRequest      = "invalid_request"
 	errNotProcessed        = "not_processed"
+	errRateLimited         = "rate_limited"
 	errIdempotencyConflict = "idempotency_conflict"
 	errNotFound            = "not_found"
 )
@@ -146,6 +150,13 @@ const (
 	// ActionLose records nothing and never answers: a request lost on
 	// the way, which a retry with the same key does not find.
 	ActionLose = "lose"
+	// ActionThrottle answers 429 {"error":{"code":"rate_limited",
+	// "processed":false}} and records nothing, whether or not the key
+	// already has an outcome: a rate limiter in front of the processor
+	// (Stripe's 429). This request was not processed, but an earlier one
+	// with the same key may have been: only the request that sent the
+	// key first may take it as safe to send elsewhere.
+	ActionThrottle = "throttle"
 )
 
 // Faults is the seeded random fault mode: each POST request draws a fault
@@ -153,12 +164,14 @@ const (
 // was seen), so a run is reproducible whatever the interleaving. Rates are
 // probabilities in [0, 1] that add up to at most 1. An error fault is never
 // drawn for a key whose outcome is already recorded: "not processed" must
-// stay true.
+// stay true. A throttle fault (ActionThrottle) is drawn for any request,
+// retries of recorded keys included.
 type Faults struct {
-	Seed      uint64  `json:"seed"`
-	ErrorRate float64 `json:"error_rate"`
-	HangRate  float64 `json:"hang_rate"`
-	DropRate  float64 `json:"drop_rate"`
+	Seed         uint64  `json:"seed"`
+	ErrorRate    float64 `json:"error_rate"`
+	HangRate     float64 `json:"hang_rate"`
+	DropRate     float64 `json:"drop_rate"`
+	ThrottleRate float64 `json:"throttle_rate"`
 	// LateRate is the probability that a new authorization is a late
 	// commit (ActionLateCommit), committed LateCommitAfterMS later or,
 	// when that is 0, when the control API says so. Operations and keys

@@ -323,12 +323,12 @@ func (s *Server) SetFaults(f Faults) error {
 
 // Validate checks that the rates are probabilities adding up to at most 1.
 func (f Faults) Validate() error {
-	for _, r := range []float64{f.ErrorRate, f.HangRate, f.DropRate, f.LateRate} {
+	for _, r := range []float64{f.ErrorRate, f.HangRate, f.DropRate, f.LateRate, f.ThrottleRate} {
 		if !(r >= 0 && r <= 1) {
 			return errors.New("fault rates must be between 0 and 1")
 		}
 	}
-	if f.ErrorRate+f.HangRate+f.DropRate+f.LateRate > 1 {
+	if f.ErrorRate+f.HangRate+f.DropRate+f.LateRate+f.ThrottleRate > 1 {
 		return errors.New("fault rates must add up to at most 1")
 	}
 	if f.LateCommitAfterMS < 0 {
@@ -364,7 +364,7 @@ func validateRule(r *Rule) error {
 		return fmt.Errorf("unknown operation %q", r.Operation)
 	}
 	switch r.Action {
-	case ActionApprove, ActionError, ActionHang, ActionDrop, ActionLose:
+	case ActionApprove, ActionError, ActionHang, ActionDrop, ActionLose, ActionThrottle:
 	case ActionLateCommit:
 		if r.Operation != opAuthorize {
 			return errors.New("late_commit applies to authorizations only")
@@ -413,7 +413,7 @@ func (s *Server) match(op, card, key, ref string) *Rule {
 // drawFault draws the random fault of one request. Called with s.mu held.
 func (s *Server) drawFault(op, key string, committed bool) string {
 	f := s.faults
-	if f.ErrorRate == 0 && f.HangRate == 0 && f.DropRate == 0 && f.LateRate == 0 {
+	if f.ErrorRate == 0 && f.HangRate == 0 && f.DropRate == 0 && f.LateRate == 0 && f.ThrottleRate == 0 {
 		return ""
 	}
 	n := s.seen[op+"\x00"+key]
@@ -436,6 +436,10 @@ func (s *Server) drawFault(op, key string, committed bool) string {
 			return ""
 		}
 		return ActionLateCommit
+	case u < f.ErrorRate+f.HangRate+f.DropRate+f.LateRate+f.ThrottleRate:
+		// Last, so that a seed draws the same other faults with or
+		// without throttling.
+		return ActionThrottle
 	}
 	return ""
 }
@@ -510,6 +514,12 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.planFor(rule, opAuthorize, b.IdempotencyKey, prev != nil)
+	if p.action == ActionThrottle {
+		s.mu.Unlock()
+		s.log(r, opAuthorize, b.IdempotencyKey, "rate_limited", last4)
+		writeThrottled(w)
+		return
+	}
 	if prev == nil && (p.action == ActionError || (rule == nil && b.Card.Number == CardNotProcessed)) {
 		s.mu.Unlock()
 		s.log(r, opAuthorize, b.IdempotencyKey, "not_processed", last4)
@@ -650,6 +660,12 @@ func (s *Server) operationHandler(op string) http.HandlerFunc {
 			return
 		}
 		p := s.planFor(rule, op, b.IdempotencyKey, prev != nil)
+		if p.action == ActionThrottle {
+			s.mu.Unlock()
+			s.log(r, op, b.IdempotencyKey, "rate_limited", "")
+			writeThrottled(w)
+			return
+		}
 		if prev == nil && p.action == ActionError {
 			s.mu.Unlock()
 			s.log(r, op, b.IdempotencyKey, "not_processed", "")
@@ -852,6 +868,12 @@ func writeError(w http.ResponseWriter, status int, code, msg string, processed b
 	var e errorAnswer
 	e.Error.Code, e.Error.Message, e.Error.Processed = code, msg, processed
 	writeJSON(w, status, e)
+}
+
+// writeThrottled answers a request the rate limiter turned away
+// (ActionThrottle): not processed, but silent on what its key holds.
+func writeThrottled(w http.ResponseWriter) {
+	writeError(w, http.StatusTooManyRequests, errRateLimited, "Too many requests; this request was not processed.", false)
 }
 
 // mask shows at most the first six and last four digits of a card number.

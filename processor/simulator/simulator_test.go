@@ -146,6 +146,51 @@ func TestOperationRules(t *testing.T) {
 	}
 }
 
+// TestThrottle: a throttle rule (429 rate_limited) turns a request away
+// unprocessed whether or not its key was processed before, for
+// authorizations (a failed result) and operations (CodeUnavailable): the
+// outcome recorded under the key is untouched and a retry replays it.
+func TestThrottle(t *testing.T) {
+	sim, url := startSimulator(t, simulator.Options{})
+	c := simulator.NewConnector(url, simulator.ConnectorOptions{})
+
+	// A first send turned away records nothing.
+	addRules(t, sim, simulator.Rule{Action: simulator.ActionThrottle, Times: 1})
+	req := authReq("thr1", simulator.CardApprove, 700, false)
+	if res := mustAuthorize(t, c, req); res.Status != payloom.AuthorizationFailed || res.RawCode != "rate_limited" {
+		t.Fatalf("Authorize under a throttle rule = %s %q; want failed rate_limited", res.Status, res.RawCode)
+	}
+	if n := len(sim.Ledger().Authorizations); n != 0 {
+		t.Fatalf("ledger after a throttled first send holds %d authorizations; want 0", n)
+	}
+	first := mustAuthorize(t, c, req)
+	if first.Status != payloom.AuthorizationApproved {
+		t.Fatalf("Authorize after the throttle = %s; want approved", first.Status)
+	}
+
+	// A retry of a recorded key is throttled too (unlike "error"), and
+	// the recorded outcome stays.
+	addRules(t, sim, simulator.Rule{IdempotencyKey: "thr1", Action: simulator.ActionThrottle, Times: 1})
+	if res := mustAuthorize(t, c, req); res.Status != payloom.AuthorizationFailed {
+		t.Fatalf("retry of a recorded key under a throttle rule = %s; want failed (this request not processed)", res.Status)
+	}
+	if res := mustAuthorize(t, c, req); res.Status != payloom.AuthorizationApproved || res.TransactionID != first.TransactionID {
+		t.Fatalf("retry after the throttle = %s %s; want the recorded approval %s", res.Status, res.TransactionID, first.TransactionID)
+	}
+	if ap := sim.Ledger().Approved(); len(ap) != 1 {
+		t.Fatalf("approved authorizations = %d; want 1", len(ap))
+	}
+
+	addRules(t, sim, simulator.Rule{Operation: "void", Action: simulator.ActionThrottle, Times: 1})
+	vreq := &payloom.VoidRequest{IdempotencyKey: "void1", TransactionID: first.TransactionID}
+	if _, err := c.Void(bg, vreq); !payloom.IsCode(err, payloom.CodeUnavailable) {
+		t.Fatalf("Void under a throttle rule = %v; want %s", err, payloom.CodeUnavailable)
+	}
+	if op, err := c.Void(bg, vreq); err != nil || !op.Succeeded {
+		t.Fatalf("Void retried with its key = %+v, %v; want succeeded", op, err)
+	}
+}
+
 func TestIdempotencyConflict(t *testing.T) {
 	_, url := startSimulator(t, simulator.Options{})
 	c := simulator.NewConnector(url, simulator.ConnectorOptions{})
@@ -300,6 +345,44 @@ func TestFaultsReproducible(t *testing.T) {
 			}
 			break
 		}
+	}
+	if got := len(sim.Ledger().Approved()); got != 100 {
+		t.Errorf("approved authorizations after retries = %d; want 100", got)
+	}
+}
+
+// TestThrottleFaults: random throttling turns away retries of recorded
+// keys as well as new ones, and never changes what a key recorded.
+func TestThrottleFaults(t *testing.T) {
+	sim, url := startSimulator(t, simulator.Options{Faults: simulator.Faults{Seed: 7, DropRate: 0.3, ThrottleRate: 0.3}})
+	c := simulator.NewConnector(url, simulator.ConnectorOptions{})
+	throttledAfterRecord := 0
+	for i := range 100 {
+		req := authReq(fmt.Sprintf("thr%d", i), simulator.CardApprove, 100, true)
+		recorded := false
+		for try := 0; ; try++ {
+			if try == 100 {
+				t.Fatalf("key %s never answered in 100 tries", req.IdempotencyKey)
+			}
+			res, err := c.Authorize(bg, req)
+			if err != nil {
+				recorded = true // dropped after recording
+				continue
+			}
+			if res.Status == payloom.AuthorizationFailed {
+				if res.RawCode != "rate_limited" {
+					t.Fatalf("key %s: failed with %q; want rate_limited (no error faults)", req.IdempotencyKey, res.RawCode)
+				}
+				if recorded {
+					throttledAfterRecord++
+				}
+				continue
+			}
+			break
+		}
+	}
+	if throttledAfterRecord == 0 {
+		t.Error("no retry of a recorded key was throttled at 30% throttling and 30% drops")
 	}
 	if got := len(sim.Ledger().Approved()); got != 100 {
 		t.Errorf("approved authorizations after retries = %d; want 100", got)
