@@ -258,6 +258,10 @@ type fakeAdyen struct {
 	returnURLs []string
 	details    int // /payments/details requests answered afresh
 	keys       map[string][]byte
+	// last is the reference of the last /payments request: details
+	// answers name that payment, as Adyen's name the one the shopper
+	// authenticated for (the connector refuses an answer for another).
+	last string
 }
 
 // calls returns the return URLs /payments was sent and how many
@@ -296,6 +300,7 @@ func (f *fakeAdyen) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/payments"):
 		f.returnURLs = append(f.returnURLs, body.ReturnURL)
+		f.last = body.Reference
 		answer = map[string]any{"resultCode": "RedirectShopper", "pspReference": "PSP" + body.Reference[len(body.Reference)-13:],
 			"action": map[string]any{"type": "redirect", "method": "GET",
 				"url": "https://checkoutshopper-test.adyen.com/checkoutshopper/threeDS/redirect?MD=" + body.Reference}}
@@ -311,6 +316,9 @@ func (f *fakeAdyen) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			answer = map[string]any{"resultCode": "Refused", "refusalReasonCode": "11", "refusalReason": "3D Not Authenticated", "pspReference": "PSP0000000000001"}
 		default:
 			status, answer = http.StatusUnprocessableEntity, map[string]any{"status": 422, "errorCode": "14_018", "message": "Invalid payload provided", "errorType": "validation"}
+		}
+		if status == http.StatusOK {
+			answer["pspReference"], answer["merchantReference"] = "PSP"+f.last[len(f.last)-13:], f.last
 		}
 	default:
 		status = http.StatusNotFound
