@@ -111,25 +111,7 @@ func markExpired(ctx context.Context, tx payloom.Tx, p *payloom.Payment, now tim
 // expiry lease, renewing it while the pass lasts; ran reports whether it
 // did.
 func (e *Engine) expiryPass(ctx context.Context) (ran bool, expired int, err error) {
-	term := leaseIntervals * e.expiryInterval
-	held, err := e.holdLease(ctx, LeaseExpiry, term)
-	if err != nil || !held {
-		return false, 0, err
-	}
-	renewed := e.now()
-	keep := func() bool {
-		if e.now().Sub(renewed) < term/3 {
-			return true
-		}
-		held, err := e.holdLease(ctx, LeaseExpiry, term)
-		if err != nil || !held {
-			return false
-		}
-		renewed = e.now()
-		return true
-	}
-	n, err := e.expireDue(ctx, keep)
-	return true, n, err
+	return e.leasedPass(ctx, LeaseExpiry, leaseIntervals*e.expiryInterval, e.expireDue)
 }
 
 func (e *Engine) runExpiry(ctx context.Context) {

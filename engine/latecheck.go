@@ -377,24 +377,7 @@ const lateCheckCalls = 4
 // take the job over and act on the same attempt meanwhile.
 func (e *Engine) lateCheckPass(ctx context.Context) (ran bool, reversed int, err error) {
 	term := leaseIntervals*e.lateInterval + lateCheckCalls*e.processorTimeout
-	held, err := e.holdLease(ctx, LeaseLateCheck, term)
-	if err != nil || !held {
-		return false, 0, err
-	}
-	renewed := e.now()
-	keep := func() bool {
-		if e.now().Sub(renewed) < term/3 {
-			return true
-		}
-		held, err := e.holdLease(ctx, LeaseLateCheck, term)
-		if err != nil || !held {
-			return false
-		}
-		renewed = e.now()
-		return true
-	}
-	n, err := e.checkLate(ctx, keep)
-	return true, n, err
+	return e.leasedPass(ctx, LeaseLateCheck, term, e.checkLate)
 }
 
 func (e *Engine) runLateCheck(ctx context.Context) {

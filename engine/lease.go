@@ -124,27 +124,33 @@ func (e *Engine) releaseLeases(ctx context.Context) {
 // the recovery lease, renewing it while the pass lasts; ran reports
 // whether it did.
 func (e *Engine) recoveryPass(ctx context.Context) (ran bool, recovered int, err error) {
-	term := leaseIntervals * e.recoveryInterval
-	held, err := e.holdLease(ctx, LeaseRecovery, term)
+	return e.leasedPass(ctx, LeaseRecovery, leaseIntervals*e.recoveryInterval, e.recoverStale)
+}
+
+// leasedPass runs work if this engine holds, or can take, job's lease for
+// term; ran reports whether it did. A pass may outlast its lease (each
+// processor call may take ProcessorTimeout): work calls keep between items,
+// which renews the lease once a third of the term is gone and answers false
+// if another node has taken the job over meanwhile, so that work stops.
+func (e *Engine) leasedPass(ctx context.Context, job string, term time.Duration,
+	work func(ctx context.Context, keep func() bool) (int, error)) (ran bool, n int, err error) {
+	held, err := e.holdLease(ctx, job, term)
 	if err != nil || !held {
 		return false, 0, err
 	}
 	renewed := e.now()
 	keep := func() bool {
-		// A pass may outlast its lease (each processor call may take
-		// ProcessorTimeout): renew once a third of the term is gone, and
-		// stop if another node has taken the job over meanwhile.
 		if e.now().Sub(renewed) < term/3 {
 			return true
 		}
-		held, err := e.holdLease(ctx, LeaseRecovery, term)
+		held, err := e.holdLease(ctx, job, term)
 		if err != nil || !held {
 			return false
 		}
 		renewed = e.now()
 		return true
 	}
-	n, err := e.recoverStale(ctx, keep)
+	n, err = work(ctx, keep)
 	return true, n, err
 }
 

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,32 +26,7 @@ func TestServeConfirmRoutesAndFallsBack(t *testing.T) {
 		"PAYLOOM_DATA": filepath.Join(t.TempDir(), "data"), "PAYLOOM_ADDR": "127.0.0.1:0", "PAYLOOM_LOG_LEVEL": "warn",
 	}
 	url, out := serveInProcess(t, env)
-	key := keyRE.FindString(out.String())
-	call := func(method, path, body string, wantStatus int) map[string]any {
-		t.Helper()
-		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v map[string]any
-		b := readBody(t, resp)
-		if err := json.Unmarshal(b, &v); err != nil || resp.StatusCode != wantStatus {
-			t.Fatalf("%s %s = %d %s; want %d", method, path, resp.StatusCode, b, wantStatus)
-		}
-		return v
-	}
-	attempts := func(pay map[string]any) []string {
-		var got []string
-		atts, _ := pay["attempts"].([]any)
-		for _, a := range atts {
-			m, _ := a.(map[string]any)
-			got = append(got, fmt.Sprint(m["processor"], ":", m["status"]))
-		}
-		return got
-	}
+	call := apiCaller(t, url, keyRE.FindString(out.String()))
 	a := call("POST", "/v1/processor_accounts", `{"name": "acq-a", "connector": "simulator", "credentials": {"base_url": "`+hsA.URL+`"}}`, 200)
 	b := call("POST", "/v1/processor_accounts", `{"name": "acq-b", "connector": "simulator", "credentials": {"base_url": "`+hsB.URL+`"}}`, 200)
 	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+a["id"].(string)+`", "`+b["id"].(string)+`"]}]}`, 200)
