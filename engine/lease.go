@@ -124,7 +124,13 @@ func (e *Engine) releaseLeases(ctx context.Context) {
 // the recovery lease, renewing it while the pass lasts; ran reports
 // whether it did.
 func (e *Engine) recoveryPass(ctx context.Context) (ran bool, recovered int, err error) {
-	return e.leasedPass(ctx, LeaseRecovery, leaseIntervals*e.recoveryInterval, e.recoverStale)
+	// One payment may take a resend and each fallback attempt, then a
+	// capture, each up to the processor timeout: the lease, renewed only
+	// between payments, must outlast that, or another node could take the
+	// job and work on the same payment meanwhile (safe, by keys and
+	// versions, but calls twice).
+	term := leaseIntervals*e.recoveryInterval + time.Duration(e.maxAttempts+1)*e.processorTimeout
+	return e.leasedPass(ctx, LeaseRecovery, term, e.recoverStale)
 }
 
 // leasedPass runs work if this engine holds, or can take, job's lease for

@@ -37,11 +37,15 @@ func wantPass[N int | int64](t *testing.T, call string, ran bool, n N, err error
 // TestRecoveryRunsOnOneNode: two engines on one store make recovery passes
 // in turn; only the holder of the recovery lease recovers, the other
 // leaves a stale payment alone, and takes the job over once the holder
-// stops renewing and its lease (three intervals) expires.
+// stops renewing and its lease (three intervals and a few processor
+// timeouts) expires.
 func TestRecoveryRunsOnOneNode(t *testing.T) {
 	e := newEnv(t, func(c *engine.Config) {
 		c.NodeID = "node-a"
-		c.RecoveryInterval = time.Minute // lease: 3 minutes
+		c.RecoveryInterval = time.Minute // lease: 3 minutes + 4 processor timeouts
+		// The payments left behind are still resent after the lease
+		// moved (the grace would otherwise settle them as not found).
+		c.LookupGrace = time.Hour
 	})
 	a, b := e.eng, e.secondNode("node-b")
 	if a.NodeID() != "node-a" || b.NodeID() != "node-b" {
@@ -77,9 +81,9 @@ func TestRecoveryRunsOnOneNode(t *testing.T) {
 	wantPass(t, "A.RecoveryPass(renewal)", ran, n, err, true, 1)
 
 	// A stops (as if killed): its lease, renewed at its last pass, runs
-	// out three minutes later.
+	// out three intervals plus a few processor timeouts later.
 	p3 := stale("op_3")
-	e.clock.Advance(3 * time.Minute)
+	e.clock.Advance(10 * time.Minute)
 	ran, n, err = b.RecoveryPass(e.ctx)
 	wantPass(t, "B.RecoveryPass(A's lease expired)", ran, n, err, true, 1)
 	ran, n, err = a.RecoveryPass(e.ctx)
@@ -138,7 +142,7 @@ func TestRecoveryStopsWhenLeaseLost(t *testing.T) {
 			return
 		}
 		// During the first call: the lease runs out and node B takes it.
-		e.clock.Advance(4 * time.Minute)
+		e.clock.Advance(10 * time.Minute)
 		err := e.store.Update(e.ctx, func(tx payloom.Tx) error {
 			now := e.clock.Now()
 			held, err := tx.AcquireLease(e.ctx, engine.LeaseRecovery, "node-b", now, now.Add(3*time.Minute))
