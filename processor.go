@@ -61,7 +61,11 @@ const (
 //     "not processed" 5xx, a 429, a validation error before any
 //     authorization): safe to send to another processor if it was the
 //     key's first send (the engine knows; a resend's earlier send may
-//     have been processed, so there it counts as no answer);
+//     have been processed, so there it counts as no answer, unless the
+//     failure names a TransactionID: then it is the processor's own final
+//     record of the key). A refusal because another request with the same
+//     key is in progress is NOT AuthorizationFailed but a Go error: that
+//     other request may authorize;
 //   - a Go error from Authorize: the request may have been processed and
 //     the answer was lost (timeout after sending, connection dropped): the
 //     outcome is unknown, and only Lookup on the same processor may settle

@@ -305,7 +305,9 @@ func (e *Engine) update(ctx context.Context, op string, fn func(tx payloom.Tx) e
 			break
 		}
 	}
-	if err != nil && payloom.ErrorCode(err) == payloom.CodeInternal {
+	// errStaleKnown is the engine's own signal to re-run a phase, not a
+	// store failure.
+	if err != nil && payloom.ErrorCode(err) == payloom.CodeInternal && !errors.Is(err, errStaleKnown) {
 		e.log.ErrorContext(ctx, "store update failed", "op", op, "err", err)
 	}
 	if payloom.IsCode(err, payloom.CodeConflict) {

@@ -87,3 +87,52 @@ func equalTypes(a, b []payloom.EventType) bool {
 	}
 	return true
 }
+
+// finalFailure is a processor without Lookup (as Adyen) whose first answer
+// is lost and which then repeats, for the same key, its final answer: a
+// failure that names its transaction.
+type finalFailure struct {
+	payloom.Processor
+	calls atomic.Int32
+}
+
+func (f *finalFailure) Capabilities() payloom.Capabilities {
+	c := f.Processor.Capabilities()
+	c.Lookup = false
+	return c
+}
+
+func (f *finalFailure) Authorize(ctx context.Context, req *payloom.AuthorizeRequest) (*payloom.AuthorizeResult, error) {
+	if f.calls.Add(1) == 1 {
+		return nil, context.DeadlineExceeded // sent; the answer was lost
+	}
+	return &payloom.AuthorizeResult{Status: payloom.AuthorizationFailed, TransactionID: "txn_final_1",
+		FailureCode: payloom.FailureProcessingError, RawCode: "Error", Message: "the processor failed the payment"}, nil
+}
+
+// TestResendRecordsFinalFailure: on a resend, a failure that names a
+// transaction is the processor's record of the key, not a resend turned
+// away before processing: it is recorded (the payment fails) rather than
+// left pending, where a processor without Lookup would keep it forever.
+func TestResendRecordsFinalFailure(t *testing.T) {
+	e := newEnv(t)
+	proc := &finalFailure{Processor: e.sandbox}
+	e.setProcessor(proc)
+	req := paymentReq(e.token("4242424242424242"), 700, payloom.CaptureMethodAutomatic)
+	const opKey = "op_final_failure"
+	p, err := e.eng.CreatePayment(e.ctx, e.scope, opKey, req)
+	if err != nil || p.Status != payloom.PaymentStatusProcessing {
+		t.Fatalf("CreatePayment (answer lost) = %v, %v; want processing", p, err)
+	}
+	p, err = e.eng.CreatePayment(e.ctx, e.scope, opKey, req) // the client's retry: a resend
+	if err != nil {
+		t.Fatalf("retry CreatePayment: %v", err)
+	}
+	if p.Status != payloom.PaymentStatusFailed || len(p.Attempts) != 1 || p.Attempts[0].Status != payloom.AttemptStatusFailed ||
+		p.Attempts[0].TransactionID != "txn_final_1" {
+		t.Errorf("after the resend: status %s, attempts %+v; want failed with one failed attempt txn_final_1", p.Status, p.Attempts)
+	}
+	if n := proc.calls.Load(); n != 2 {
+		t.Errorf("Authorize calls = %d; want 2", n)
+	}
+}

@@ -126,11 +126,35 @@ func (e *Engine) releaseLeases(ctx context.Context) {
 func (e *Engine) recoveryPass(ctx context.Context) (ran bool, recovered int, err error) {
 	// One payment may take a resend and each fallback attempt, then a
 	// capture, each up to the processor timeout: the lease, renewed only
-	// between payments, must outlast that, or another node could take the
-	// job and work on the same payment meanwhile (safe, by keys and
-	// versions, but calls twice).
-	term := leaseIntervals*e.recoveryInterval + time.Duration(e.maxAttempts+1)*e.processorTimeout
+	// between payments and once a third of its term is gone, must still
+	// have that much left, or another node could take the job and work on
+	// the same payment meanwhile (safe, by keys and versions, but calls
+	// twice). Two thirds of 2×(calls×timeout) covers it.
+	term := RecoveryLeaseTerm(e.recoveryInterval, e.maxAttempts, e.processorTimeout)
 	return e.leasedPass(ctx, LeaseRecovery, term, e.recoverStale)
+}
+
+// MinLookupGrace is the shortest lookup grace under which a payment whose
+// node crashed after committing its attempt is still resent: the attempt
+// must outlive the lock timeout (before which neither a retry nor the
+// recovery job takes it), a dead node's recovery lease, a recovery interval
+// and the processor call itself. A shorter grace would fail such payments
+// as "not found" instead of sending them.
+func MinLookupGrace(lockTimeout time.Duration, maxAttempts int) time.Duration {
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultLockTimeout
+	}
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	timeout := min(DefaultProcessorTimeout, lockTimeout*2/3)
+	return lockTimeout + RecoveryLeaseTerm(DefaultRecoveryInterval, maxAttempts, timeout) + DefaultRecoveryInterval + timeout
+}
+
+// RecoveryLeaseTerm is the recovery job's lease term for its interval, the
+// most attempts of a payment and the processor timeout (see recoveryPass).
+func RecoveryLeaseTerm(interval time.Duration, maxAttempts int, processorTimeout time.Duration) time.Duration {
+	return leaseIntervals*interval + 2*time.Duration(maxAttempts+1)*processorTimeout
 }
 
 // leasedPass runs work if this engine holds, or can take, job's lease for

@@ -372,7 +372,9 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment, firstSen
 			"duration_ms", elapsed.Milliseconds(), "err", callErr)
 		return e.Payment(ctx, scope, p.ID)
 	}
-	if !firstSend && res.Status == payloom.AuthorizationFailed {
+	// A failure that names a transaction is the processor's own record
+	// of the key (Adyen's resultCode Error, say): an answer like any other.
+	if !firstSend && res.Status == payloom.AuthorizationFailed && res.TransactionID == "" {
 		e.log.WarnContext(ctx, "a resend was turned away before processing; the first send's outcome is still unknown "+
 			"and the attempt stays pending", "payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name(),
 			"raw_code", res.RawCode, "duration_ms", elapsed.Milliseconds())
@@ -420,7 +422,12 @@ func (e *Engine) resend(ctx context.Context, p *payloom.Payment) (*payloom.Payme
 // it.
 func (e *Engine) sendFallback(ctx context.Context, out *payloom.Payment, prevID string, fellBack bool) (*payloom.Payment, error) {
 	if next := pendingAttempt(out); next != nil && next.ID != prevID {
-		return e.resumePayment(ctx, out, fellBack)
+		if fellBack {
+			return e.resumePayment(ctx, out, true)
+		}
+		// The request that committed it is making its first send now:
+		// only a resend, inside the window, if at all.
+		return e.resend(ctx, out)
 	}
 	return out, nil
 }
@@ -501,14 +508,17 @@ func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope 
 			p.Status = payloom.PaymentStatusProcessing
 			p.Processor, p.NextAction = nil, nil
 			p.UpdatedAt = now
+			// The payment first, as every writer does: its version
+			// check (and, on PostgreSQL, its row lock) comes before
+			// any other write.
+			p.Attempts = append(p.Attempts, fellBack)
+			if err := tx.UpdatePayment(ctx, p); err != nil {
+				return err
+			}
 			if err := tx.UpdateAttempt(ctx, att); err != nil {
 				return err
 			}
 			if err := tx.CreateAttempt(ctx, fellBack); err != nil {
-				return err
-			}
-			p.Attempts = append(p.Attempts, fellBack)
-			if err := tx.UpdatePayment(ctx, p); err != nil {
 				return err
 			}
 			recorded = true
@@ -568,10 +578,12 @@ func (e *Engine) writeOutcome(ctx context.Context, tx payloom.Tx, scope payloom.
 	if err := e.saveCardIfAsked(ctx, tx, p, now); err != nil {
 		return err
 	}
-	if err := tx.UpdateAttempt(ctx, att); err != nil {
+	// The payment first, as every writer does: its version check (and, on
+	// PostgreSQL, its row lock) comes before the attempt's write.
+	if err := tx.UpdatePayment(ctx, p); err != nil {
 		return err
 	}
-	if err := tx.UpdatePayment(ctx, p); err != nil {
+	if err := tx.UpdateAttempt(ctx, att); err != nil {
 		return err
 	}
 	setTimings(p)

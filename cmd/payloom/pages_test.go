@@ -23,6 +23,7 @@ func TestServeRejectsBadPageConfiguration(t *testing.T) {
 		{"expiry interval", nil, []string{"--expiry-interval", "0s"}, "expiry-interval"},
 		{"expiry interval env", map[string]string{"PAYLOOM_EXPIRY_INTERVAL": "often"}, nil, "PAYLOOM_EXPIRY_INTERVAL"},
 		{"lookup grace", nil, []string{"--lookup-grace", "0s"}, "lookup-grace"},
+		{"lookup grace below the crash recovery time", nil, []string{"--lookup-grace", "4m"}, "at least 4m10s"},
 		{"late check interval env", map[string]string{"PAYLOOM_LATE_CHECK_INTERVAL": "-1m"}, nil, "PAYLOOM_LATE_CHECK_INTERVAL"},
 		{"late check window", nil, []string{"--late-check-window", "0s"}, "late-check-window"},
 	}

@@ -186,6 +186,10 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 	if cfg.LookupGrace <= 0 {
 		return errors.New("--lookup-grace (PAYLOOM_LOOKUP_GRACE) must be positive")
 	}
+	if least := engine.MinLookupGrace(cfg.LockTimeout, cfg.MaxAttempts); cfg.LookupGrace < least {
+		return fmt.Errorf("--lookup-grace (PAYLOOM_LOOKUP_GRACE) must be at least %s with this lock timeout and --max-attempts: "+
+			"a shorter grace fails payments a crashed node committed before another node resends them", least)
+	}
 	if cfg.LateCheckInterval <= 0 {
 		return errors.New("--late-check-interval (PAYLOOM_LATE_CHECK_INTERVAL) must be positive")
 	}
