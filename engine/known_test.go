@@ -4,8 +4,10 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/engine"
 )
 
 // retryInsideAuthorize is the sandbox, except that during its first
@@ -134,5 +136,42 @@ func TestResendRecordsFinalFailure(t *testing.T) {
 	}
 	if n := proc.calls.Load(); n != 2 {
 		t.Errorf("Authorize calls = %d; want 2", n)
+	}
+}
+
+// countingProcessor counts Authorize calls.
+type countingProcessor struct {
+	payloom.Processor
+	calls atomic.Int32
+}
+
+func (c *countingProcessor) Authorize(ctx context.Context, req *payloom.AuthorizeRequest) (*payloom.AuthorizeResult, error) {
+	c.calls.Add(1)
+	return c.Processor.Authorize(ctx, req)
+}
+
+// TestFirstSendInsideTheWindow: a request that stalls between committing
+// its attempt and sending it past the lookup grace does not send it: the
+// "not found" that the reconciler may then record is final only because no
+// send of the attempt starts after the grace.
+func TestFirstSendInsideTheWindow(t *testing.T) {
+	e := newEnv(t, func(c *engine.Config) { c.LookupGrace = time.Minute })
+	proc := &countingProcessor{Processor: e.sandbox}
+	e.setProcessor(proc)
+	stall := func(phase string) {
+		if phase == engine.PhasePaymentCreated {
+			e.clock.Advance(2 * time.Minute)
+		}
+	}
+	e.hook.Store(&stall)
+	p, err := e.eng.CreatePayment(e.ctx, e.scope, "op_stalled", paymentReq(e.token("4242424242424242"), 800, payloom.CaptureMethodAutomatic))
+	if err != nil {
+		t.Fatalf("CreatePayment: %v", err)
+	}
+	if p.Status != payloom.PaymentStatusProcessing || len(p.Attempts) != 1 || p.Attempts[0].Status != payloom.AttemptStatusPending {
+		t.Errorf("payment = %s %+v; want processing with its attempt pending", p.Status, p.Attempts)
+	}
+	if n := proc.calls.Load(); n != 0 {
+		t.Errorf("Authorize calls = %d; want 0 (past the window)", n)
 	}
 }

@@ -330,6 +330,16 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment, firstSen
 	if err != nil {
 		return nil, err
 	}
+	if firstSend && !e.inResendWindow(proc, att) {
+		// Every send of an attempt must start inside the resend window,
+		// the first too (a request stalled between its commit and its
+		// send): "not found" becomes final on the assumption that no send
+		// began later (see lookupGraceFor).
+		e.log.WarnContext(ctx, "the attempt is past its resend window before its first send; it is not sent and the reconciler settles it by lookup",
+			"payment_id", p.ID, "attempt_id", att.ID, "processor", proc.Name(),
+			"attempt_age_ms", e.now().Sub(att.CreatedAt).Milliseconds())
+		return p, nil
+	}
 	token := ""
 	if p.PaymentMethod != nil && p.PaymentMethod.Card != nil {
 		token = p.PaymentMethod.Card.Token
