@@ -81,6 +81,11 @@ type PaymentPage struct {
 // page (or confirmed later through the API).
 func (pg *PaymentPage) HasPage() bool { return len(pg.PageSecretHash) > 0 }
 
+// AttemptsExhausted reports whether p made max processor attempts or more
+// (the engine's MaxPaymentAttempts): it takes no further card, and the
+// hosted page says so instead of showing its form.
+func AttemptsExhausted(p *Payment, max int) bool { return len(p.Attempts) >= max }
+
 // PageOptions are the hosted-page fields of a PaymentCreate.
 type PageOptions struct {
 	LineItems  []LineItem

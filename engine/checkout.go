@@ -242,7 +242,7 @@ func (e *Engine) ConfirmPayment(ctx context.Context, scope payloom.Scope, opKey,
 		case cur.ExpiresAt != nil && !now.Before(*cur.ExpiresAt):
 			p, expired = cur, true
 			return markExpired(ctx, tx, cur, now)
-		case len(cur.Attempts) >= e.maxPayAttempts:
+		case payloom.AttemptsExhausted(cur, e.maxPayAttempts):
 			// Each card is routed anew (MaxAttempts of its own): this
 			// bounds them all, against card testing on the page.
 			return payloom.Errorf(payloom.CodeTooManyAttempts,

@@ -125,7 +125,7 @@ func routedAttempts(p *payloom.Payment) []*payloom.Attempt {
 // MaxAttempts in its current routing and fewer than MaxPaymentAttempts in
 // all.
 func (e *Engine) attemptsLeft(p *payloom.Payment) bool {
-	return len(routedAttempts(p)) < e.maxAttempts && len(p.Attempts) < e.maxPayAttempts
+	return len(routedAttempts(p)) < e.maxAttempts && !payloom.AttemptsExhausted(p, e.maxPayAttempts)
 }
 
 // nextProcessor returns the processor of p's next attempt after the

@@ -66,6 +66,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock defaults to time.Now.
 	Clock payloom.Clock
+	// MaxPaymentAttempts is the engine's cap on a payment's attempts
+	// (engine.Config.MaxPaymentAttempts): a payment that reached it is
+	// shown as closed, without the form. Zero means no cap is shown.
+	MaxPaymentAttempts int
 }
 
 //go:embed templates/*.html static/*
@@ -121,6 +125,7 @@ type handler struct {
 	public     *url.URL
 	log        *slog.Logger
 	clock      payloom.Clock
+	maxAtt     int // Config.MaxPaymentAttempts
 }
 
 // New returns the pages' handler. It serves /pay/, /receipts/ and /assets/
@@ -130,7 +135,7 @@ func New(cfg Config) http.Handler {
 		panic("hpp: Config needs Checkout, Auth and Vault")
 	}
 	h := &handler{checkout: cfg.Checkout, auth: cfg.Auth, vault: cfg.Vault, savedCards: cfg.SavedCards,
-		log: cfg.Logger, clock: cfg.Clock}
+		log: cfg.Logger, clock: cfg.Clock, maxAtt: cfg.MaxPaymentAttempts}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

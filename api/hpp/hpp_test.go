@@ -116,6 +116,7 @@ func newEnv(t *testing.T, opts ...func(*engine.Config)) *env {
 	e.eng = engine.New(cfg)
 	mux := http.NewServeMux()
 	pages := New(Config{Checkout: e.eng, Auth: e.eng, Vault: e.vault, PublicURL: srv.URL, Logger: logger, Clock: e.now.Now,
+		MaxPaymentAttempts: cfg.MaxPaymentAttempts,
 		SavedCards: func(_ context.Context, scope payloom.Scope, customer string) ([]payloom.CardSummary, error) {
 			return e.saved[customer], nil
 		}})
@@ -473,13 +474,26 @@ func TestTooManyAttempts(t *testing.T) {
 	e := newEnv(t, func(c *engine.Config) { c.MaxPaymentAttempts = 2 })
 	p, path := e.create(nil)
 	b := e.browser()
-	for i := range 2 {
-		res := b.follow(b.pay(path, cardDeclined, expiry(), "123"))
-		if res.status != 200 || !strings.Contains(res.body, `id="number"`) {
-			t.Fatalf("declined card %d: %d %s; want the form again", i+1, res.status, res.body)
-		}
+	stale := b.get(path) // a second tab, opened before any card was tried
+	res := b.follow(b.pay(path, cardDeclined, expiry(), "123"))
+	if res.status != 200 || !strings.Contains(res.body, `id="number"`) {
+		t.Fatalf("first declined card: %d %s; want the form again", res.status, res.body)
 	}
-	res := b.pay(path, cardVisa, expiry(), "123")
+	// The second decline uses the last attempt: the page explains, and
+	// shows no form to type a card that would be refused.
+	res = b.follow(b.pay(path, cardDeclined, expiry(), "123"))
+	if res.status != 200 || !strings.Contains(res.body, "Too many cards were tried for this payment.") || strings.Contains(res.body, `id="number"`) {
+		t.Fatalf("second declined card: %d %s; want the limit explained, no form", res.status, res.body)
+	}
+	if !strings.Contains(stale.body, `id="number"`) {
+		t.Fatalf("the page before any attempt has no form: %s", stale.body)
+	}
+	// A form still open elsewhere posts a third card: refused.
+	f := form(t, stale)
+	f.Set("number", cardVisa)
+	f.Set("exp", expiry())
+	f.Set("cvc", "123")
+	res = b.do("POST", "/pay/"+p.ID, f)
 	if res.status != http.StatusConflict || !strings.Contains(res.body, "Too many cards were tried for this payment.") ||
 		!strings.Contains(res.body, "This payment can no longer be made") || strings.Contains(res.body, `id="number"`) {
 		t.Fatalf("third card = %d %s; want 409, the limit explained, no form", res.status, res.body)

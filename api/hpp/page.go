@@ -165,10 +165,26 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setCookie(w, r, secretCookie, secret, id, http.SameSiteLaxMode)
 	if p.Status == payloom.PaymentStatusRequiresPaymentMethod && !h.expired(p) {
+		if h.exhausted(p) {
+			h.renderState(w, r, http.StatusOK, h.limitState(p, merchant, l), l)
+			return
+		}
 		h.renderForm(w, r, http.StatusOK, p, merchant, secret, l, explicit, nil, "")
 		return
 	}
 	h.renderPaymentState(w, r, p, merchant, secret, l, explicit)
+}
+
+// exhausted reports whether p made as many attempts as the engine allows.
+func (h *handler) exhausted(p *payloom.Payment) bool {
+	return h.maxAtt > 0 && payloom.AttemptsExhausted(p, h.maxAtt)
+}
+
+// limitState is the view of a payment that took as many cards as it may.
+func (h *handler) limitState(p *payloom.Payment, merchant string, l lang) *stateView {
+	v := h.paymentState(p, merchant, l)
+	v.Kind, v.Title, v.Body = "closed", tr(l, "state.closed.title"), tr(l, "state.limit.body", merchant)
+	return v
 }
 
 // renderPaymentState shows a payment that cannot take a card (now).
@@ -326,9 +342,7 @@ func (h *handler) pay(w http.ResponseWriter, r *http.Request) {
 	if code == payloom.CodeTooManyAttempts {
 		// Card after card was tried: the page takes no more.
 		h.log.WarnContext(r.Context(), "confirming from the page was refused: too many attempts", "payment_id", id)
-		v := h.paymentState(p, merchant, l)
-		v.Kind, v.Title, v.Body = "closed", tr(l, "state.closed.title"), tr(l, "state.limit.body", merchant)
-		h.renderState(w, r, http.StatusConflict, v, l)
+		h.renderState(w, r, http.StatusConflict, h.limitState(p, merchant, l), l)
 		return
 	}
 	if code == payloom.CodeInvalidState {

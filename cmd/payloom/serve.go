@@ -337,7 +337,7 @@ func (m *Main) serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) 
 
 	handler := routes(apiHandler, hpp.New(hpp.Config{
 		Checkout: eng, Auth: eng, Vault: v, PublicURL: publicURL, Logger: logger,
-		SavedCards: savedCards(eng),
+		SavedCards: savedCards(eng), MaxPaymentAttempts: cfg.MaxPaymentAttempts,
 	}), sb.ChallengeHandler(logger))
 
 	if err := bootstrap(ctx, eng, m.Stdout, url, logger); err != nil {
