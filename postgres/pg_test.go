@@ -124,6 +124,7 @@ func TestSessionSettings(t *testing.T) {
 	tests := []struct{ setting, want string }{
 		{"application_name", "payloom"},
 		{"idle_in_transaction_session_timeout", "1min"},
+		{"plan_cache_mode", "force_custom_plan"},
 	}
 	for _, tt := range tests {
 		var got string
