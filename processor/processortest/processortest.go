@@ -666,10 +666,14 @@ func testLookupDeclined(t *testing.T, s *suite) {
 	t.Skip("the backend cannot be made to decline")
 }
 
-func testDeclines(t *testing.T, s *suite, o Outcome, class payloom.DeclineClass) {
+// eachScenario runs fn as a subtest for each scenario of outcome o, with
+// the scenario's processor (the suite's unless it names its own); without
+// any, the test is skipped with why.
+func (s *suite) eachScenario(t *testing.T, o Outcome, why string, fn func(t *testing.T, sc Scenario, p payloom.Processor)) {
+	t.Helper()
 	scs := s.Scenarios[o]
 	if len(scs) == 0 {
-		t.Skipf("the backend cannot be made to produce %s", o)
+		t.Skip(why)
 	}
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
@@ -677,122 +681,98 @@ func testDeclines(t *testing.T, s *suite, o Outcome, class payloom.DeclineClass)
 			if p == nil {
 				p = s.Processor
 			}
-			before := s.count(t)
-			req := s.authReq(sc, true)
-			res := s.authorize(t, p, req)
-			if res.Status != payloom.AuthorizationDeclined || res.DeclineClass != class {
-				t.Fatalf("Authorize(%s) = %s/%q (%s); want declined/%s", sc.Name, res.Status, res.DeclineClass, res.DeclineCode, class)
-			}
-			if res.FailureCode == "" || res.DeclineCode == "" || res.RawCode == "" || res.Message == "" {
-				t.Errorf("Authorize(%s) = %+v; want FailureCode, DeclineCode, RawCode and Message set", sc.Name, res)
-			}
-			if sc.FailureCode != "" && res.FailureCode != sc.FailureCode {
-				t.Errorf("Authorize(%s).FailureCode = %q; want %q", sc.Name, res.FailureCode, sc.FailureCode)
-			}
-			if sc.DeclineCode != "" && res.DeclineCode != sc.DeclineCode {
-				t.Errorf("Authorize(%s).DeclineCode = %q; want %q", sc.Name, res.DeclineCode, sc.DeclineCode)
-			}
-			s.wantCount(t, before, 0, "a decline")
+			fn(t, sc, p)
 		})
 	}
+}
+
+func testDeclines(t *testing.T, s *suite, o Outcome, class payloom.DeclineClass) {
+	s.eachScenario(t, o, fmt.Sprintf("the backend cannot be made to produce %s", o), func(t *testing.T, sc Scenario, p payloom.Processor) {
+		before := s.count(t)
+		req := s.authReq(sc, true)
+		res := s.authorize(t, p, req)
+		if res.Status != payloom.AuthorizationDeclined || res.DeclineClass != class {
+			t.Fatalf("Authorize(%s) = %s/%q (%s); want declined/%s", sc.Name, res.Status, res.DeclineClass, res.DeclineCode, class)
+		}
+		if res.FailureCode == "" || res.DeclineCode == "" || res.RawCode == "" || res.Message == "" {
+			t.Errorf("Authorize(%s) = %+v; want FailureCode, DeclineCode, RawCode and Message set", sc.Name, res)
+		}
+		if sc.FailureCode != "" && res.FailureCode != sc.FailureCode {
+			t.Errorf("Authorize(%s).FailureCode = %q; want %q", sc.Name, res.FailureCode, sc.FailureCode)
+		}
+		if sc.DeclineCode != "" && res.DeclineCode != sc.DeclineCode {
+			t.Errorf("Authorize(%s).DeclineCode = %q; want %q", sc.Name, res.DeclineCode, sc.DeclineCode)
+		}
+		s.wantCount(t, before, 0, "a decline")
+	})
 }
 
 func testFailed(t *testing.T, s *suite) {
-	scs := s.Scenarios[Failed]
-	if len(scs) == 0 {
-		t.Skip("the backend cannot be made to fail before processing")
-	}
-	for _, sc := range scs {
-		t.Run(sc.Name, func(t *testing.T) {
-			p := sc.Processor
-			if p == nil {
-				p = s.Processor
-			}
-			before := s.count(t)
-			req := s.authReq(sc, true)
-			res := s.authorize(t, p, req)
-			if res.Status != payloom.AuthorizationFailed {
-				t.Fatalf("Authorize(%s) = %s (%s); want failed", sc.Name, res.Status, res.Message)
-			}
-			if res.FailureCode == "" || res.DeclineClass != "" {
-				t.Errorf("Authorize(%s) = FailureCode %q DeclineClass %q; want a FailureCode and no class", sc.Name, res.FailureCode, res.DeclineClass)
-			}
-			s.wantCount(t, before, 0, "a failure before processing")
-			// Not processed: the backend has no authorization under the key.
-			if got := s.lookup(t, req.IdempotencyKey, req.Reference); got != nil && got.Found &&
-				(got.Result == nil || got.Result.Status != payloom.AuthorizationFailed) {
-				t.Errorf("Lookup after a failure = %+v; want not found (or found failed)", got)
-			}
-		})
-	}
+	s.eachScenario(t, Failed, "the backend cannot be made to fail before processing", func(t *testing.T, sc Scenario, p payloom.Processor) {
+		before := s.count(t)
+		req := s.authReq(sc, true)
+		res := s.authorize(t, p, req)
+		if res.Status != payloom.AuthorizationFailed {
+			t.Fatalf("Authorize(%s) = %s (%s); want failed", sc.Name, res.Status, res.Message)
+		}
+		if res.FailureCode == "" || res.DeclineClass != "" {
+			t.Errorf("Authorize(%s) = FailureCode %q DeclineClass %q; want a FailureCode and no class", sc.Name, res.FailureCode, res.DeclineClass)
+		}
+		s.wantCount(t, before, 0, "a failure before processing")
+		// Not processed: the backend has no authorization under the key.
+		if got := s.lookup(t, req.IdempotencyKey, req.Reference); got != nil && got.Found &&
+			(got.Result == nil || got.Result.Status != payloom.AuthorizationFailed) {
+			t.Errorf("Lookup after a failure = %+v; want not found (or found failed)", got)
+		}
+	})
 }
 
 func testUnknown(t *testing.T, s *suite) {
-	scs := s.Scenarios[Unknown]
-	if len(scs) == 0 {
-		t.Skip("the backend cannot be made to lose an answer")
-	}
-	for _, sc := range scs {
-		t.Run(sc.Name, func(t *testing.T) {
-			p := sc.Processor
-			if p == nil {
-				p = s.Processor
+	s.eachScenario(t, Unknown, "the backend cannot be made to lose an answer", func(t *testing.T, sc Scenario, p payloom.Processor) {
+		before := s.count(t)
+		req := s.authReq(sc, true)
+		ctx, cancel := context.WithTimeout(bg, s.AnswerTimeout)
+		res, err := p.Authorize(ctx, req)
+		cancel()
+		s.clean(t, "Authorize", err)
+		if err == nil {
+			t.Fatalf("Authorize(%s) = %+v, nil; want an error (outcome unknown)", sc.Name, res)
+		}
+		var pe *payloom.Error
+		if errors.As(err, &pe) && (pe.Code == payloom.CodeNotSupported || pe.Code == payloom.CodeValidation) {
+			t.Fatalf("Authorize(%s) = %v; want an unknown-outcome error, not %s", sc.Name, err, pe.Code)
+		}
+		if !sc.Committed {
+			s.wantCount(t, before, 0, "a request that was lost before processing")
+			return
+		}
+		s.wantCount(t, before, 1, "a committed authorization whose answer was lost")
+		txn := ""
+		if got := s.lookup(t, req.IdempotencyKey, req.Reference); got != nil {
+			if !got.Found || got.Result == nil || got.Result.Status != payloom.AuthorizationApproved {
+				t.Fatalf("Lookup after a lost answer = %+v; want Found approved", got)
 			}
-			before := s.count(t)
-			req := s.authReq(sc, true)
-			ctx, cancel := context.WithTimeout(bg, s.AnswerTimeout)
-			res, err := p.Authorize(ctx, req)
-			cancel()
-			s.clean(t, "Authorize", err)
-			if err == nil {
-				t.Fatalf("Authorize(%s) = %+v, nil; want an error (outcome unknown)", sc.Name, res)
+			txn = got.Result.TransactionID
+		}
+		if s.Replays {
+			again := s.authorize(t, s.Processor, req)
+			if again.Status != payloom.AuthorizationApproved || (txn != "" && again.TransactionID != txn) {
+				t.Errorf("Authorize(same key) after a lost answer = %s %q; want approved %q", again.Status, again.TransactionID, txn)
 			}
-			var pe *payloom.Error
-			if errors.As(err, &pe) && (pe.Code == payloom.CodeNotSupported || pe.Code == payloom.CodeValidation) {
-				t.Fatalf("Authorize(%s) = %v; want an unknown-outcome error, not %s", sc.Name, err, pe.Code)
-			}
-			if !sc.Committed {
-				s.wantCount(t, before, 0, "a request that was lost before processing")
-				return
-			}
-			s.wantCount(t, before, 1, "a committed authorization whose answer was lost")
-			txn := ""
-			if got := s.lookup(t, req.IdempotencyKey, req.Reference); got != nil {
-				if !got.Found || got.Result == nil || got.Result.Status != payloom.AuthorizationApproved {
-					t.Fatalf("Lookup after a lost answer = %+v; want Found approved", got)
-				}
-				txn = got.Result.TransactionID
-			}
-			if s.Replays {
-				again := s.authorize(t, s.Processor, req)
-				if again.Status != payloom.AuthorizationApproved || (txn != "" && again.TransactionID != txn) {
-					t.Errorf("Authorize(same key) after a lost answer = %s %q; want approved %q", again.Status, again.TransactionID, txn)
-				}
-				s.wantCount(t, before, 1, "retrying a lost answer with the same key")
-			}
-		})
-	}
+			s.wantCount(t, before, 1, "retrying a lost answer with the same key")
+		}
+	})
 }
 
 func testRequiresAction(t *testing.T, s *suite) {
-	scs := s.Scenarios[RequiresAction]
-	if len(scs) == 0 {
-		t.Skip("the backend cannot be made to ask for authentication")
-	}
-	for _, sc := range scs {
-		t.Run(sc.Name, func(t *testing.T) {
-			p := sc.Processor
-			if p == nil {
-				p = s.Processor
-			}
-			before := s.count(t)
-			res := s.authorize(t, p, s.authReq(sc, true))
-			if res.Status != payloom.AuthorizationRequiresAction || res.RedirectURL == "" {
-				t.Fatalf("Authorize(%s) = %s %q; want requires_action with a RedirectURL", sc.Name, res.Status, res.RedirectURL)
-			}
-			s.wantCount(t, before, 0, "an authorization waiting for the shopper")
-		})
-	}
+	s.eachScenario(t, RequiresAction, "the backend cannot be made to ask for authentication", func(t *testing.T, sc Scenario, p payloom.Processor) {
+		before := s.count(t)
+		res := s.authorize(t, p, s.authReq(sc, true))
+		if res.Status != payloom.AuthorizationRequiresAction || res.RedirectURL == "" {
+			t.Fatalf("Authorize(%s) = %s %q; want requires_action with a RedirectURL", sc.Name, res.Status, res.RedirectURL)
+		}
+		s.wantCount(t, before, 0, "an authorization waiting for the shopper")
+	})
 }
 
 // complete asks for the outcome of an authentication as the engine does:
