@@ -49,10 +49,12 @@ func TestPragmas(t *testing.T) {
 		{"write", "foreign_keys", "1"},
 		{"write", "busy_timeout", "10000"},
 		{"write", "query_only", "0"},
+		{"write", "temp_store", "2"}, // MEMORY: no temporary file per batch
 		{"read", "journal_mode", "wal"},
 		{"read", "foreign_keys", "1"},
 		{"read", "busy_timeout", "10000"},
 		{"read", "query_only", "1"},
+		{"read", "temp_store", "2"},
 	}
 	for _, tt := range tests {
 		db := s.wdb

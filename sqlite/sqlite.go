@@ -49,6 +49,23 @@ const (
 	stmtCacheSize = 128
 )
 
+// driverName is mattn/go-sqlite3 with Payloom's per-connection settings
+// that the DSN cannot carry.
+const driverName = "sqlite3_payloom"
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		// temp_store=MEMORY keeps statement journals in memory. Each
+		// group-commit batch runs its callers in savepoints, and SQLite
+		// spills a savepoint's statement journal to a temporary file
+		// (/var/tmp/etilqs_*) by default: an open, unlink, page writes and
+		// close per batch, a third of the write path's system calls.
+		// Nothing durable lives there: the WAL holds every commit.
+		_, err := c.Exec("PRAGMA temp_store=MEMORY", nil)
+		return err
+	}})
+}
+
 // Store is a payloom.Store on one SQLite file. It is safe for concurrent
 // use, and other processes may use the same file at the same time.
 type Store struct {
@@ -101,7 +118,7 @@ func open(path string, busyTimeout time.Duration) (*Store, error) {
 
 	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=on&_stmt_cache_size=%d",
 		busyTimeout.Milliseconds(), stmtCacheSize)
-	wdb, err := sql.Open("sqlite3", path+"?"+common+
+	wdb, err := sql.Open(driverName, path+"?"+common+
 		"&_txlock=immediate&_journal_mode=WAL&_synchronous=FULL")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -117,7 +134,7 @@ func open(path string, busyTimeout time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 
-	rdb, err := sql.Open("sqlite3", path+"?"+common+"&_txlock=deferred&_query_only=on")
+	rdb, err := sql.Open(driverName, path+"?"+common+"&_txlock=deferred&_query_only=on")
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
