@@ -63,3 +63,49 @@ type IdempotencyService interface {
 	// Purge deletes records created before the cutoff and returns how many.
 	Purge(ctx context.Context, before time.Time) (int64, error)
 }
+
+// Claim hands a new Idempotency-Key to the write itself: the write claims
+// the key in its own first transaction and stores its response in the
+// transaction that records its outcome, where the API would otherwise run
+// IdempotencyService.Begin and Complete as transactions of their own. On
+// the hot path (creating a card payment) that is two commits fewer per
+// request, with the same guarantees: the record and the payment appear
+// together, and the response is stored with the outcome it shows.
+//
+// The API fills in the request's side. The write sets Record once its first
+// transaction claimed the key (the record is then held by this request, as
+// after a Begin that returned held) and Completed, Code and Body once a
+// transaction stored the response. A write that returns with Record nil
+// claimed nothing and changed nothing: the key had a record already (a
+// retry, a conflict) or the request failed a check first, and the API takes
+// its usual path (Begin, which replays, refuses or resumes).
+type Claim struct {
+	Scope       Scope
+	Key         string
+	Method      string
+	Path        string
+	Fingerprint string
+	// Respond renders the write's result as the response the API sends;
+	// ok false means the response must not be stored (the API completes
+	// or releases the record itself).
+	Respond func(v any) (code int, body []byte, ok bool)
+
+	// Record is the claimed record, held by this request.
+	Record *IdempotencyKey
+	// Completed reports that Code and Body are stored under Record: the
+	// API sends exactly them.
+	Completed bool
+	Code      int
+	Body      []byte
+}
+
+// ClaimingPaymentService is a PaymentService that can create a payment
+// under a Claim.
+type ClaimingPaymentService interface {
+	// CreatePaymentClaimed is CreatePayment under a new Idempotency-Key:
+	// the key is claimed in the transaction that creates the payment (its
+	// record's ID is the operation key) and, when the payment's outcome
+	// is recorded by this call, completed in the transaction that records
+	// it. See Claim for what the caller does with the result.
+	CreatePaymentClaimed(ctx context.Context, claim *Claim, req *PaymentCreate) (*Payment, error)
+}

@@ -40,6 +40,11 @@ func (s *server) createPayment(c *call, tree any) (*writeOp, error) {
 			return s.payments.CreatePayment(ctx, c.scope, opKey, req)
 		},
 	}
+	if cs, ok := s.payments.(payloom.ClaimingPaymentService); ok {
+		op.claimed = func(ctx context.Context, claim *payloom.Claim) (any, error) {
+			return cs.CreatePaymentClaimed(ctx, claim, req)
+		}
+	}
 	if raw != nil {
 		if !c.key.Can(payloom.PermissionRawCardData) {
 			return nil, c.denied(payloom.PermissionRawCardData)

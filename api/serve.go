@@ -196,6 +196,11 @@ type writeOp struct {
 	// exec performs the write. It may run again with the same opKey after
 	// a crash or a released lease: the engine resumes, never repeats.
 	exec func(ctx context.Context, opKey string) (any, error)
+	// claimed, if set, performs the write under a new Idempotency-Key
+	// that it claims and completes itself (payloom.Claim); when it
+	// returns with claim.Record nil it did nothing, and exec runs the
+	// usual way.
+	claimed func(ctx context.Context, claim *payloom.Claim) (any, error)
 	// prepare, if set, runs once the scope is known and before the
 	// Idempotency-Key is claimed: raw card data is tokenized there, so
 	// that nothing after it (the fingerprint, the stored record, the
@@ -413,6 +418,29 @@ func (s *server) serveWrite(w http.ResponseWriter, c *call, rt *route) {
 		fpTree = op.fingerprintTree
 	}
 	fp := fingerprint(r.Method, r.URL.Path, canonicalJSON(fpTree))
+	if op.claimed != nil {
+		// The hot path: the write claims the key in its first
+		// transaction and stores the response in its last.
+		claim := &payloom.Claim{Scope: c.scope, Key: idemKey, Method: r.Method, Path: r.URL.Path, Fingerprint: fp,
+			Respond: func(v any) (int, []byte, bool) {
+				status, body, code := s.render(r, v, nil)
+				return status, body, code == "" && status < 500
+			}}
+		v, err := s.run(ctx, c, func(ctx context.Context) (any, error) { return op.claimed(ctx, claim) })
+		switch {
+		case claim.Completed:
+			s.writeBody(w, claim.Code, claim.Body, "", false)
+			return
+		case claim.Record != nil:
+			status, body, code := s.render(r, v, err)
+			s.finish(ctx, c, claim.Record, status, body, code)
+			s.writeBody(w, status, body, code, false)
+			return
+		}
+		// Nothing claimed and nothing done: the key has a record (a
+		// retry: replay, conflict, in progress or take-over) or the
+		// request failed a check, which the usual path finds again.
+	}
 	rec, held, err := s.idem.Begin(ctx, c.scope, idemKey, r.Method, r.URL.Path, fp)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -428,6 +456,14 @@ func (s *server) serveWrite(w http.ResponseWriter, c *call, rt *route) {
 		return
 	}
 	status, body, code := s.execute(ctx, c, op, rec.ID)
+	s.finish(ctx, c, rec, status, body, code)
+	s.writeBody(w, status, body, code, false)
+}
+
+// finish settles the held record rec of a write that answered status:
+// released after a server error, abandoned when nothing changed, else
+// completed with the response.
+func (s *server) finish(ctx context.Context, c *call, rec *payloom.IdempotencyKey, status int, body []byte, code string) {
 	switch {
 	case status >= 500:
 		// No response is stored for a server error: the retry resumes the
@@ -450,23 +486,27 @@ func (s *server) serveWrite(w http.ResponseWriter, c *call, rt *route) {
 			s.log.WarnContext(ctx, "storing idempotent response failed", "request_id", c.info.id, "err", err)
 		}
 	}
-	s.writeBody(w, status, body, code, false)
 }
 
-// execute runs a write and renders its result. A panic becomes a 500 here,
-// so that the idempotency lease is released rather than left to expire.
+// execute runs a write and renders its result.
 func (s *server) execute(ctx context.Context, c *call, op *writeOp, opKey string) (status int, body []byte, code string) {
+	v, err := s.run(ctx, c, func(ctx context.Context) (any, error) { return op.exec(ctx, opKey) })
+	return s.render(c.r, v, err)
+}
+
+// run runs a write. A panic becomes an error here, so that the idempotency
+// lease is released rather than left to expire.
+func (s *server) run(ctx context.Context, c *call, fn func(ctx context.Context) (any, error)) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
 			s.logPanic(ctx, c.info, p)
-			status, body, code = s.render(c.r, nil, errors.New("panic"))
+			v, err = nil, errors.New("panic")
 		}
 	}()
-	v, err := op.exec(ctx, opKey)
-	return s.render(c.r, v, err)
+	return fn(ctx)
 }
 
 // idempotencyKey reads the Idempotency-Key header: 1 to 255 printable

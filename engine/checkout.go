@@ -135,7 +135,7 @@ func (e *Engine) createUnpaid(ctx context.Context, scope payloom.Scope, opKey st
 		return addEvent(ctx, tx, scope, payloom.EventPaymentCreated, p.ID, p, now)
 	})
 	if payloom.IsCode(err, payloom.CodeAlreadyExists) && !raced {
-		return e.createPayment(ctx, scope, opKey, req, true)
+		return e.createPayment(ctx, scope, opKey, req, nil, true)
 	}
 	if err != nil {
 		return nil, err

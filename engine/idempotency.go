@@ -38,18 +38,7 @@ func (e *Engine) Begin(ctx context.Context, scope payloom.Scope, key, method, pa
 	err := e.update(ctx, "idempotency_begin", func(tx payloom.Tx) error {
 		rec, held = nil, false
 		now := e.now()
-		fresh := &payloom.IdempotencyKey{
-			ID:          payloom.NewID(payloom.PrefixIdempotency),
-			MerchantID:  scope.MerchantID,
-			Livemode:    scope.Livemode,
-			Key:         key,
-			Fingerprint: fingerprint,
-			Method:      method,
-			Path:        path,
-			LockedUntil: now.Add(e.lockTimeout),
-			LockToken:   randomBase62(24),
-			CreatedAt:   now,
-		}
+		fresh := e.newIdempotencyRecord(scope, payloom.NewID(payloom.PrefixIdempotency), key, method, path, fingerprint, now)
 		err := tx.CreateIdempotencyKey(ctx, fresh)
 		if err == nil {
 			rec, held = fresh, true
@@ -97,6 +86,70 @@ func (e *Engine) Begin(ctx context.Context, scope payloom.Scope, key, method, pa
 		return nil, false, err
 	}
 	return rec, held, nil
+}
+
+// newIdempotencyRecord returns a new record for key, held by the request
+// that creates it.
+func (e *Engine) newIdempotencyRecord(scope payloom.Scope, id, key, method, path, fingerprint string, now time.Time) *payloom.IdempotencyKey {
+	return &payloom.IdempotencyKey{
+		ID:          id,
+		MerchantID:  scope.MerchantID,
+		Livemode:    scope.Livemode,
+		Key:         key,
+		Fingerprint: fingerprint,
+		Method:      method,
+		Path:        path,
+		LockedUntil: now.Add(e.lockTimeout),
+		LockToken:   randomBase62(24),
+		CreatedAt:   now,
+	}
+}
+
+// claimKey is the context key under which CreatePaymentClaimed passes its
+// Claim down to the recording phase.
+type claimKey struct{}
+
+// claimFor returns the request's Claim if it is held and waiting for the
+// response of payment p, the payment created under it.
+func claimFor(ctx context.Context, p *payloom.Payment) *payloom.Claim {
+	c, _ := ctx.Value(claimKey{}).(*payloom.Claim)
+	if c == nil || c.Record == nil || c.Completed || c.Respond == nil || p.CreationKey != c.Record.ID {
+		return nil
+	}
+	return c
+}
+
+// completeClaimIn stores the response of a claimed request, rendered from
+// v, in tx: the transaction that records the outcome v shows. It returns
+// the completed record, or nil when nothing was stored: the response must
+// not be stored (the API then decides), or the lease was lost to a retry
+// (whose holder completes the record). A lost lease never fails the
+// recording it rides on.
+func (e *Engine) completeClaimIn(ctx context.Context, tx payloom.Tx, c *payloom.Claim, v any) (*payloom.IdempotencyKey, error) {
+	code, body, ok := c.Respond(v)
+	if !ok {
+		return nil, nil
+	}
+	cur, err := e.heldRecord(ctx, tx, c.Record)
+	if payloom.IsCode(err, payloom.CodeIdempotencyInProgress) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := e.now()
+	cur.ResponseCode = code
+	cur.ResponseBody = bytes.Clone(body)
+	if cur.ResponseBody == nil {
+		cur.ResponseBody = []byte{}
+	}
+	cur.CompletedAt = &now
+	cur.LockToken = ""
+	cur.LockedUntil = time.Time{}
+	if err := tx.UpdateIdempotencyKey(ctx, cur); err != nil {
+		return nil, err
+	}
+	return cur, nil
 }
 
 // Complete implements payloom.IdempotencyService. It stores a copy of body

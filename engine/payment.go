@@ -22,11 +22,35 @@ import (
 // A request without a payment method creates a payment in
 // requires_payment_method, to be paid on the hosted page (see checkout.go).
 func (e *Engine) CreatePayment(ctx context.Context, scope payloom.Scope, opKey string, req *payloom.PaymentCreate) (*payloom.Payment, error) {
-	p, err := e.createPayment(ctx, scope, opKey, req, false)
+	p, err := e.createPayment(ctx, scope, opKey, req, nil, false)
 	return e.present(p), err
 }
 
-func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey string, req *payloom.PaymentCreate, raced bool) (*payloom.Payment, error) {
+// errNotClaimed answers a CreatePaymentClaimed that cannot take the key
+// itself; the caller takes the usual path.
+var errNotClaimed = payloom.Errorf(payloom.CodeInternal, "engine: the request cannot claim its Idempotency-Key itself")
+
+// CreatePaymentClaimed implements payloom.ClaimingPaymentService: the
+// payment_created phase also inserts the key's record (its ID is the
+// operation key; no payment can have it yet, so the creation-key lookup is
+// skipped), and the recording phase that ends the request also stores its
+// response. Anything that fails before the key is claimed returns with
+// claim.Record nil and nothing written: the caller goes through Begin,
+// which sees an existing record (replay, conflict, in progress, take-over)
+// and runs CreatePayment as before. A payment paid later on the hosted
+// page (no payment method) is not created here.
+func (e *Engine) CreatePaymentClaimed(ctx context.Context, claim *payloom.Claim, req *payloom.PaymentCreate) (*payloom.Payment, error) {
+	if claim == nil || claim.Record != nil || claim.Key == "" || len(claim.Key) > maxIdempotencyKeyLen ||
+		req == nil || (req.CardToken == "" && req.PaymentMethodID == "") {
+		return nil, errNotClaimed
+	}
+	p, err := e.createPayment(ctx, claim.Scope, payloom.NewID(payloom.PrefixIdempotency), req, claim, false)
+	return e.present(p), err
+}
+
+// createPayment creates the payment of operation opKey, or resumes it. With
+// a claim, opKey is the ID of the claim's record, still to be inserted.
+func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey string, req *payloom.PaymentCreate, claim *payloom.Claim, raced bool) (*payloom.Payment, error) {
 	if opKey == "" {
 		return nil, payloom.Errorf(payloom.CodeInternal, "engine: empty operation key")
 	}
@@ -35,6 +59,14 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	r := *req
 	req = &r
 	card, err := e.validatePayment(ctx, scope, req)
+	if claim != nil && (err != nil || card == nil) {
+		// Nothing claimed: the usual path decides (an existing record
+		// may hold the answer to this very request).
+		if err == nil {
+			err = errNotClaimed
+		}
+		return nil, err
+	}
 	if err != nil {
 		return e.resumeExisting(ctx, scope, opKey, err)
 	}
@@ -50,21 +82,35 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	draft := newPayment(scope, opKey, req, card, "", e.now())
 	first, err := e.firstProcessor(scope, draft, req.Processor)
 	if err != nil {
+		if claim != nil {
+			return nil, err
+		}
 		return e.resumeExisting(ctx, scope, opKey, err)
 	}
 	draft.Attempts[0].Processor = first.Name()
 
+	var record *payloom.IdempotencyKey
+	if claim != nil {
+		record = e.newIdempotencyRecord(scope, opKey, claim.Key, claim.Method, claim.Path, claim.Fingerprint, draft.CreatedAt)
+	}
 	var p *payloom.Payment
 	var created bool
 	err = e.update(ctx, "payment_created", func(tx payloom.Tx) error {
 		p, created = nil, false
-		cur, err := tx.GetPaymentByCreationKey(ctx, scope, opKey)
-		switch {
-		case err == nil:
-			p = cur // a concurrent request with the same key won
-			return nil
-		case !payloom.IsCode(err, payloom.CodeNotFound):
-			return err
+		if record != nil {
+			// The key first: if it has a record, nothing else is written.
+			if err := tx.CreateIdempotencyKey(ctx, record); err != nil {
+				return err
+			}
+		} else {
+			cur, err := tx.GetPaymentByCreationKey(ctx, scope, opKey)
+			switch {
+			case err == nil:
+				p = cur // a concurrent request with the same key won
+				return nil
+			case !payloom.IsCode(err, payloom.CodeNotFound):
+				return err
+			}
 		}
 		p = draft
 		if err := tx.CreatePayment(ctx, p); err != nil {
@@ -76,10 +122,17 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 		created = true
 		return addEvent(ctx, tx, scope, payloom.EventPaymentCreated, p.ID, p, p.CreatedAt)
 	})
+	if claim != nil {
+		if err != nil {
+			return nil, err // the key has a record, or the store failed
+		}
+		claim.Record = record
+		ctx = context.WithValue(ctx, claimKey{}, claim)
+	}
 	if payloom.IsCode(err, payloom.CodeAlreadyExists) && !raced {
 		// Another node created it between our read and our insert
 		// (PostgreSQL); resume what it committed.
-		return e.createPayment(ctx, scope, opKey, req, true)
+		return e.createPayment(ctx, scope, opKey, req, nil, true)
 	}
 	if err != nil {
 		return nil, err
@@ -481,8 +534,12 @@ func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope 
 	var fellBack *payloom.Attempt
 	var p *payloom.Payment
 	var recorded bool
+	// A request that claimed its Idempotency-Key (CreatePaymentClaimed)
+	// stores its response here when this recording ends it.
+	var claim *payloom.Claim
+	var completed *payloom.IdempotencyKey
 	record := func(tx payloom.Tx, fromKnown bool) error {
-		recorded = false
+		recorded, claim, completed = false, nil, nil
 		if !fromKnown {
 			var err error
 			if p, err = tx.GetPayment(ctx, scope, paymentID); err != nil {
@@ -537,6 +594,15 @@ func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope 
 		if err := e.writeOutcome(ctx, tx, scope, p, att, procName, capture, res, now); err != nil {
 			return err
 		}
+		if c := claimFor(ctx, p); c != nil && pendingAttempt(p) == nil {
+			// The payment waits for nothing more: it is what the
+			// request answers.
+			var err error
+			if completed, err = e.completeClaimIn(ctx, tx, c, e.present(p)); err != nil {
+				return err
+			}
+			claim = c
+		}
 		recorded = true
 		return nil
 	}
@@ -559,6 +625,10 @@ func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope 
 	}
 	if err != nil {
 		return nil, false, err
+	}
+	if claim != nil && completed != nil {
+		claim.Record, claim.Completed = completed, true
+		claim.Code, claim.Body = completed.ResponseCode, completed.ResponseBody
 	}
 	if recorded && fellBack != nil {
 		e.log.InfoContext(ctx, "attempt failed; falling back to the next processor", "payment_id", p.ID,

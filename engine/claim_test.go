@@ -1,0 +1,250 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/payloom/payloom"
+	"github.com/payloom/payloom/engine"
+	"github.com/payloom/payloom/processor/sandbox"
+)
+
+// countingStore counts the engine's write transactions.
+type countingStore struct {
+	payloom.Store
+	updates atomic.Int64
+}
+
+func (s *countingStore) Update(ctx context.Context, fn func(tx payloom.Tx) error) error {
+	s.updates.Add(1)
+	return s.Store.Update(ctx, fn)
+}
+
+// newClaim is a Claim as the API makes it, with a Respond that renders the
+// payment's ID and status (enough to tell which outcome it saw).
+func newClaim(scope payloom.Scope, key string) *payloom.Claim {
+	return &payloom.Claim{
+		Scope: scope, Key: key, Method: "POST", Path: "/v1/payments", Fingerprint: "fp-" + key,
+		Respond: func(v any) (int, []byte, bool) {
+			p := v.(*payloom.Payment)
+			b, _ := json.Marshal(map[string]string{"id": p.ID, "status": string(p.Status)})
+			return 200, b, true
+		},
+	}
+}
+
+func (e *env) idempotencyRecord(key string) (*payloom.IdempotencyKey, error) {
+	var rec *payloom.IdempotencyKey
+	err := e.store.View(e.ctx, func(tx payloom.Tx) error {
+		var err error
+		rec, err = tx.GetIdempotencyKey(e.ctx, e.scope, key)
+		return err
+	})
+	return rec, err
+}
+
+func (e *env) paymentCount() int {
+	e.t.Helper()
+	l, err := e.eng.ListPayments(e.ctx, e.scope, payloom.PaymentFilter{ListParams: payloom.ListParams{Limit: 100}})
+	if err != nil {
+		e.t.Fatalf("ListPayments: %v", err)
+	}
+	return len(l.Data)
+}
+
+// TestCreatePaymentClaimed: the claimed path writes the key's record with
+// the payment and stores the response with the outcome, in two of the
+// engine's transactions instead of the four of Begin, CreatePayment and
+// Complete; a retry through Begin replays exactly the stored response.
+func TestCreatePaymentClaimed(t *testing.T) {
+	counter := &countingStore{}
+	e := newEnv(t, func(c *engine.Config) {
+		counter.Store = c.Store
+		c.Store = counter
+	})
+	tests := []struct {
+		card   string
+		status payloom.PaymentStatus
+	}{
+		{sandbox.CardVisa, payloom.PaymentStatusCaptured},
+		{sandbox.CardDeclined, payloom.PaymentStatusDeclined},
+		{sandbox.CardRequires3DS, payloom.PaymentStatusRequiresAction},
+	}
+	for i, tt := range tests {
+		key := fmt.Sprintf("key-%d", i)
+		req := paymentReq(e.token(tt.card), 1000, payloom.CaptureMethodAutomatic)
+		claim := newClaim(e.scope, key)
+		before := counter.updates.Load()
+		p, err := e.eng.CreatePaymentClaimed(e.ctx, claim, req)
+		if err != nil {
+			t.Fatalf("CreatePaymentClaimed(%s): %v", tt.card, err)
+		}
+		if n := counter.updates.Load() - before; n != 2 {
+			t.Errorf("CreatePaymentClaimed(%s): %d engine write transactions; want 2", tt.card, n)
+		}
+		if p.Status != tt.status {
+			t.Errorf("CreatePaymentClaimed(%s).Status = %q; want %q", tt.card, p.Status, tt.status)
+		}
+		if claim.Record == nil || !claim.Completed || claim.Code != 200 {
+			t.Fatalf("claim after CreatePaymentClaimed(%s) = %+v; want a completed record with code 200", tt.card, claim)
+		}
+		want := fmt.Sprintf(`{"id":%q,"status":%q}`, p.ID, tt.status)
+		if string(claim.Body) != want {
+			t.Errorf("claim.Body = %s; want %s", claim.Body, want)
+		}
+		if p.CreationKey != claim.Record.ID {
+			t.Errorf("payment.CreationKey = %q; want the record's ID %q", p.CreationKey, claim.Record.ID)
+		}
+		stored, err := e.idempotencyRecord(key)
+		if err != nil {
+			t.Fatalf("GetIdempotencyKey(%q): %v", key, err)
+		}
+		if !stored.Completed() || string(stored.ResponseBody) != want || stored.LockToken != "" {
+			t.Errorf("stored record = %+v; want completed with %s and no lock", stored, want)
+		}
+		rec, held, err := e.eng.Begin(e.ctx, e.scope, key, "POST", "/v1/payments", "fp-"+key)
+		if err != nil || held || string(rec.ResponseBody) != want {
+			t.Errorf("Begin(%q) after the claimed create = held %v, body %s, err %v; want a replay of %s", key, held, rec.ResponseBody, err, want)
+		}
+	}
+	if c := e.charges(); c != 1 {
+		t.Errorf("sandbox charges = %d; want 1", c)
+	}
+}
+
+// TestCreatePaymentClaimedKeyTaken: a key that has a record is not
+// claimed again and nothing is written: the caller goes through Begin.
+func TestCreatePaymentClaimedKeyTaken(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(sandbox.CardVisa)
+	if _, err := e.eng.CreatePaymentClaimed(e.ctx, newClaim(e.scope, "k"), paymentReq(tok, 1000, payloom.CaptureMethodAutomatic)); err != nil {
+		t.Fatalf("first CreatePaymentClaimed: %v", err)
+	}
+	claim := newClaim(e.scope, "k")
+	p, err := e.eng.CreatePaymentClaimed(e.ctx, claim, paymentReq(tok, 1000, payloom.CaptureMethodAutomatic))
+	if err == nil || claim.Record != nil || claim.Completed {
+		t.Fatalf("second CreatePaymentClaimed = %v, %v, claim %+v; want an error and nothing claimed", p, err, claim)
+	}
+	if n := e.paymentCount(); n != 1 {
+		t.Errorf("payments = %d; want 1", n)
+	}
+	if c := e.charges(); c != 1 {
+		t.Errorf("sandbox charges = %d; want 1", c)
+	}
+}
+
+// TestCreatePaymentClaimedRefused: a request that fails a check claims
+// nothing, and one without a payment method (paid on the hosted page) is
+// left to the usual path.
+func TestCreatePaymentClaimedRefused(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name string
+		req  *payloom.PaymentCreate
+	}{
+		{"unknown token", paymentReq("tok_missing", 1000, payloom.CaptureMethodAutomatic)},
+		{"below the minimum", paymentReq(e.token(sandbox.CardVisa), 0, payloom.CaptureMethodAutomatic)},
+		{"no payment method", &payloom.PaymentCreate{Amount: 1000, Currency: "USD"}},
+	}
+	for _, tt := range tests {
+		claim := newClaim(e.scope, "k-"+tt.name)
+		if _, err := e.eng.CreatePaymentClaimed(e.ctx, claim, tt.req); err == nil || claim.Record != nil {
+			t.Errorf("CreatePaymentClaimed(%s) = %v, record %v; want an error and nothing claimed", tt.name, err, claim.Record)
+		}
+		if _, err := e.idempotencyRecord(claim.Key); !payloom.IsCode(err, payloom.CodeNotFound) {
+			t.Errorf("record of %q after CreatePaymentClaimed(%s): %v; want not found", claim.Key, tt.name, err)
+		}
+	}
+	if n := e.paymentCount(); n != 0 {
+		t.Errorf("payments = %d; want 0", n)
+	}
+}
+
+// noAnswer is a processor that never answers.
+type noAnswer struct{ *sandbox.Processor }
+
+func (noAnswer) Authorize(context.Context, *payloom.AuthorizeRequest) (*payloom.AuthorizeResult, error) {
+	return nil, errors.New("connection reset")
+}
+
+// TestCreatePaymentClaimedUnfinished: when the request ends without a
+// recorded outcome (no answer from the processor), the record is claimed
+// and held but not completed: the API completes it with the payment in
+// processing, or releases it.
+func TestCreatePaymentClaimedUnfinished(t *testing.T) {
+	e := newEnv(t)
+	e.setProcessor(noAnswer{e.sandbox})
+	claim := newClaim(e.scope, "k")
+	p, err := e.eng.CreatePaymentClaimed(e.ctx, claim, paymentReq(e.token(sandbox.CardVisa), 1000, payloom.CaptureMethodAutomatic))
+	if err != nil {
+		t.Fatalf("CreatePaymentClaimed: %v", err)
+	}
+	if p.Status != payloom.PaymentStatusProcessing || claim.Record == nil || claim.Completed {
+		t.Fatalf("CreatePaymentClaimed = status %q, claim %+v; want processing, a held record, not completed", p.Status, claim)
+	}
+	if err := e.eng.Complete(e.ctx, claim.Record, 200, []byte(`{}`)); err != nil {
+		t.Errorf("Complete of the claimed record: %v; want nil (the request holds it)", err)
+	}
+}
+
+// TestCreatePaymentClaimedLeaseLost: when a retry took the record over
+// while the processor answered, the outcome is still recorded and the
+// response is left to the record's new holder.
+func TestCreatePaymentClaimedLeaseLost(t *testing.T) {
+	e := newEnv(t)
+	claim := newClaim(e.scope, "k")
+	e.setProcessor(&onAuthorize{Processor: e.sandbox, hook: func() {
+		e.clock.Advance(e.cfg.LockTimeout + 1)
+		if _, held, err := e.eng.Begin(e.ctx, e.scope, "k", "POST", "/v1/payments", "fp-k"); err != nil || !held {
+			t.Errorf("Begin by the retry = held %v, %v; want the lease taken over", held, err)
+		}
+	}})
+	p, err := e.eng.CreatePaymentClaimed(e.ctx, claim, paymentReq(e.token(sandbox.CardVisa), 1000, payloom.CaptureMethodAutomatic))
+	if err != nil {
+		t.Fatalf("CreatePaymentClaimed: %v", err)
+	}
+	if p.Status != payloom.PaymentStatusCaptured || claim.Completed {
+		t.Errorf("CreatePaymentClaimed = status %q, completed %v; want captured, not completed", p.Status, claim.Completed)
+	}
+	if got := e.payment(p.ID).Status; got != payloom.PaymentStatusCaptured {
+		t.Errorf("stored status = %q; want captured", got)
+	}
+	stored, err := e.idempotencyRecord("k")
+	if err != nil || stored.Completed() {
+		t.Errorf("record = %+v, %v; want held by the retry, not completed", stored, err)
+	}
+}
+
+// TestCreatePaymentClaimedCrash: a crash after the payment_created phase
+// leaves the record and the payment together; the retry, once the lease
+// expired, takes the record over and resumes the same payment.
+func TestCreatePaymentClaimedCrash(t *testing.T) {
+	e := newEnv(t)
+	req := paymentReq(e.token(sandbox.CardVisa), 1000, payloom.CaptureMethodAutomatic)
+	claim := newClaim(e.scope, "k")
+	e.crashAt(engine.PhasePaymentCreated)
+	mustCrash(t, engine.PhasePaymentCreated, func() { e.eng.CreatePaymentClaimed(e.ctx, claim, req) })
+	if claim.Record == nil {
+		t.Fatal("claim.Record = nil after payment_created; want the claimed record")
+	}
+	e.hook.Store(nil)
+	if _, err := e.eng.CreatePaymentClaimed(e.ctx, newClaim(e.scope, "k"), req); err == nil {
+		t.Fatal("CreatePaymentClaimed of the retry = nil error; want the key taken")
+	}
+	e.clock.Advance(e.cfg.LockTimeout + 1)
+	rec, held, err := e.eng.Begin(e.ctx, e.scope, "k", "POST", "/v1/payments", "fp-k")
+	if err != nil || !held || rec.ID != claim.Record.ID {
+		t.Fatalf("Begin after the lease expired = %v, held %v, %v; want record %s taken over", rec, held, err, claim.Record.ID)
+	}
+	p, err := e.eng.CreatePayment(e.ctx, e.scope, rec.ID, req)
+	if err != nil || p.Status != payloom.PaymentStatusCaptured {
+		t.Fatalf("resumed CreatePayment = %v, %v; want captured", p, err)
+	}
+	if n, c := e.paymentCount(), e.charges(); n != 1 || c != 1 {
+		t.Errorf("payments = %d, charges = %d; want 1 and 1", n, c)
+	}
+}
