@@ -72,6 +72,27 @@ func NewEvent(scope Scope, typ EventType, objectID string, obj any, now time.Tim
 	}, nil
 }
 
+// NewEvents returns one event of each type about the same change, sharing
+// one snapshot of obj (encoded once).
+func NewEvents(scope Scope, types []EventType, objectID string, obj any, now time.Time) ([]*Event, error) {
+	if len(types) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]*Event, len(types))
+	for i, typ := range types {
+		evs[i] = &Event{
+			ID: NewID(PrefixEvent), Object: "event", MerchantID: scope.MerchantID,
+			Livemode: scope.Livemode, Type: typ, Data: EventData{Object: b},
+			CreatedAt: now, ObjectID: objectID,
+		}
+	}
+	return evs, nil
+}
+
 // EventFilter filters ListEvents.
 type EventFilter struct {
 	ListParams

@@ -109,6 +109,11 @@ type Tx interface {
 	CreateIdempotencyKey(ctx context.Context, k *IdempotencyKey) error
 	GetIdempotencyKey(ctx context.Context, scope Scope, key string) (*IdempotencyKey, error)
 	UpdateIdempotencyKey(ctx context.Context, k *IdempotencyKey) error
+	// CompleteIdempotencyKey stores k's ResponseCode, ResponseBody and
+	// CompletedAt and clears its lock, in one conditional write: only if
+	// record k.ID is still held under token and not completed;
+	// CodeNotFound otherwise (completed, released, taken over or gone).
+	CompleteIdempotencyKey(ctx context.Context, k *IdempotencyKey, token string) error
 	// DeleteIdempotencyKey deletes the record k.ID in k's scope.
 	// CodeNotFound if it does not exist there.
 	DeleteIdempotencyKey(ctx context.Context, k *IdempotencyKey) error

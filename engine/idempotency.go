@@ -130,26 +130,25 @@ func (e *Engine) completeClaimIn(ctx context.Context, tx payloom.Tx, c *payloom.
 	if !ok {
 		return nil, nil
 	}
-	cur, err := e.heldRecord(ctx, tx, c.Record)
-	if payloom.IsCode(err, payloom.CodeIdempotencyInProgress) {
+	now := e.now()
+	done := *c.Record
+	done.ResponseCode = code
+	done.ResponseBody = bytes.Clone(body)
+	if done.ResponseBody == nil {
+		done.ResponseBody = []byte{}
+	}
+	done.CompletedAt = &now
+	done.LockToken = ""
+	done.LockedUntil = time.Time{}
+	// Conditional on the lease: no read of the record first.
+	err := tx.CompleteIdempotencyKey(ctx, &done, c.Record.LockToken)
+	if payloom.IsCode(err, payloom.CodeNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	now := e.now()
-	cur.ResponseCode = code
-	cur.ResponseBody = bytes.Clone(body)
-	if cur.ResponseBody == nil {
-		cur.ResponseBody = []byte{}
-	}
-	cur.CompletedAt = &now
-	cur.LockToken = ""
-	cur.LockedUntil = time.Time{}
-	if err := tx.UpdateIdempotencyKey(ctx, cur); err != nil {
-		return nil, err
-	}
-	return cur, nil
+	return &done, nil
 }
 
 // Complete implements payloom.IdempotencyService. It stores a copy of body

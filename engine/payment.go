@@ -89,6 +89,12 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	}
 	draft.Attempts[0].Processor = first.Name()
 
+	// The event's snapshot is encoded here, not in the transaction: on
+	// SQLite that runs on the single writer goroutine.
+	createdEvent, err := payloom.NewEvent(scope, payloom.EventPaymentCreated, draft.ID, draft, draft.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
 	var record *payloom.IdempotencyKey
 	if claim != nil {
 		record = e.newIdempotencyRecord(scope, opKey, claim.Key, claim.Method, claim.Path, claim.Fingerprint, draft.CreatedAt)
@@ -120,7 +126,7 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 			return err
 		}
 		created = true
-		return addEvent(ctx, tx, scope, payloom.EventPaymentCreated, p.ID, p, p.CreatedAt)
+		return tx.CreateEvent(ctx, createdEvent)
 	})
 	if claim != nil {
 		if err != nil {
@@ -141,7 +147,7 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 		return e.resumeUnpaid(ctx, p)
 	}
 	if created {
-		e.log.InfoContext(ctx, "payment created", "payment_id", p.ID, "attempt_id", p.Attempts[0].ID,
+		e.log.DebugContext(ctx, "payment created", "payment_id", p.ID, "attempt_id", p.Attempts[0].ID,
 			"merchant_id", scope.MerchantID, "livemode", scope.Livemode,
 			"amount", p.Amount, "currency", p.Currency, "capture_method", p.CaptureMethod)
 		e.fault(PhasePaymentCreated)
@@ -667,8 +673,12 @@ func (e *Engine) writeOutcome(ctx context.Context, tx payloom.Tx, scope payloom.
 		return err
 	}
 	setTimings(p)
-	for _, typ := range events {
-		if err := addEvent(ctx, tx, scope, typ, p.ID, p, now); err != nil {
+	evs, err := payloom.NewEvents(scope, events, p.ID, p, now)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if err := tx.CreateEvent(ctx, ev); err != nil {
 			return err
 		}
 	}

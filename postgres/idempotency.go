@@ -55,6 +55,17 @@ func (t *tx) UpdateIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 		response_code = $3, response_body = $4, completed_at = $5 WHERE id = $6`, args...)
 }
 
+func (t *tx) CompleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey, token string) error {
+	var e enc
+	args := []any{k.ResponseCode, blob(k.ResponseBody), e.timePtr(k.CompletedAt), k.ID, token}
+	if e.err != nil {
+		return e.err
+	}
+	return t.execOne(ctx, "idempotency key", `UPDATE idempotency_keys SET locked_until = NULL, lock_token = '',
+		response_code = $1, response_body = $2, completed_at = $3
+		WHERE id = $4 AND lock_token = $5 AND lock_token <> '' AND completed_at IS NULL`, args...)
+}
+
 func (t *tx) DeleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey) error {
 	return t.execOne(ctx, "idempotency key", `DELETE FROM idempotency_keys
 		WHERE id = $1 AND merchant_id = $2 AND livemode = $3`, k.ID, k.MerchantID, k.Livemode)

@@ -52,6 +52,17 @@ func (t *tx) UpdateIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 		response_code = ?, response_body = ?, completed_at = ? WHERE id = ?`, args...)
 }
 
+func (t *tx) CompleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey, token string) error {
+	var e enc
+	args := []any{k.ResponseCode, blob(k.ResponseBody), e.timePtr(k.CompletedAt), k.ID, token}
+	if e.err != nil {
+		return e.err
+	}
+	return t.execOne(ctx, "idempotency key", `UPDATE idempotency_keys SET locked_until = NULL, lock_token = '',
+		response_code = ?, response_body = ?, completed_at = ?
+		WHERE id = ? AND lock_token = ? AND lock_token <> '' AND completed_at IS NULL`, args...)
+}
+
 func (t *tx) DeleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey) error {
 	return t.execOne(ctx, "idempotency key", `DELETE FROM idempotency_keys
 		WHERE id = ? AND merchant_id = ? AND livemode = ?`, k.ID, k.MerchantID, k.Livemode)

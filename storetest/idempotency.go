@@ -96,6 +96,47 @@ func testUpdateIdempotencyKey(t *testing.T, h *harness) {
 	wantCode(t, "UpdateIdempotencyKey(unknown)", err, payloom.CodeNotFound)
 }
 
+// testCompleteIdempotencyKey: the response is stored only by the holder of
+// the lease, once.
+func testCompleteIdempotencyKey(t *testing.T, h *harness) {
+	_, scope := h.merchant()
+	k := newIdempotencyKey(scope, "k1", at(0))
+	k.LockedUntil, k.LockToken = at(1), "lt_a"
+	h.update(func(tx payloom.Tx) error { return tx.CreateIdempotencyKey(h.ctx, k) })
+
+	done := *k
+	completed := at(2)
+	done.ResponseCode, done.ResponseBody, done.CompletedAt = 200, []byte(`{"id":"pay_1"}`), &completed
+	err := h.tryUpdate(func(tx payloom.Tx) error { return tx.CompleteIdempotencyKey(h.ctx, &done, "lt_other") })
+	wantCode(t, "CompleteIdempotencyKey(another holder's token)", err, payloom.CodeNotFound)
+	h.view(func(tx payloom.Tx) error {
+		got, err := tx.GetIdempotencyKey(h.ctx, scope, k.Key)
+		must(t, "GetIdempotencyKey", err)
+		checkDiff(t, "GetIdempotencyKey after a refused completion", k, got)
+		return nil
+	})
+
+	h.update(func(tx payloom.Tx) error { return tx.CompleteIdempotencyKey(h.ctx, &done, "lt_a") })
+	want := done
+	want.LockedUntil, want.LockToken = time.Time{}, ""
+	h.view(func(tx payloom.Tx) error {
+		got, err := tx.GetIdempotencyKey(h.ctx, scope, k.Key)
+		must(t, "GetIdempotencyKey", err)
+		checkDiff(t, "GetIdempotencyKey after completion", &want, got)
+		return nil
+	})
+	again := done
+	again.ResponseBody = []byte(`{"id":"pay_2"}`)
+	for _, token := range []string{"lt_a", ""} {
+		err := h.tryUpdate(func(tx payloom.Tx) error { return tx.CompleteIdempotencyKey(h.ctx, &again, token) })
+		wantCode(t, fmt.Sprintf("CompleteIdempotencyKey(completed, token %q)", token), err, payloom.CodeNotFound)
+	}
+	ghost := done
+	ghost.ID = payloom.NewID(payloom.PrefixIdempotency)
+	err = h.tryUpdate(func(tx payloom.Tx) error { return tx.CompleteIdempotencyKey(h.ctx, &ghost, "lt_a") })
+	wantCode(t, "CompleteIdempotencyKey(unknown)", err, payloom.CodeNotFound)
+}
+
 func testDeleteIdempotencyKey(t *testing.T, h *harness) {
 	_, scope := h.merchant()
 	k := newIdempotencyKey(scope, "k1", at(0))

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) payloom.Store) {
 		{"ListEvents", testListEvents},
 		{"CreateIdempotencyKey", testCreateIdempotencyKey},
 		{"UpdateIdempotencyKey", testUpdateIdempotencyKey},
+		{"CompleteIdempotencyKey", testCompleteIdempotencyKey},
 		{"DeleteIdempotencyKey", testDeleteIdempotencyKey},
 		{"DeleteIdempotencyKeysBefore", testDeleteIdempotencyKeysBefore},
 		{"CreateSandboxOperation", testCreateSandboxOperation},

@@ -276,17 +276,9 @@ func (p *Processor) Authorize(ctx context.Context, req *payloom.AuthorizeRequest
 	}
 	var rec *authRecord
 	err := p.update(ctx, func(tx payloom.Tx) error {
-		prev, err := p.previous(ctx, tx, req.IdempotencyKey, KindAuthorize, "", req.Amount, req.Currency)
-		if err != nil || prev != nil {
-			rec = new(authRecord)
-			if err == nil {
-				err = decode(prev, rec)
-			}
-			if err == nil {
-				rec, err = settled(ctx, tx, rec) // a 3-D Secure challenge answered since
-			}
-			return err
-		}
+		// The answer is decided and inserted first: a key seen before
+		// (a resend) finds its row there and the first answer is
+		// returned, so a first send costs no read.
 		rec = p.decide(req)
 		op := &payloom.SandboxOperation{
 			Key:           req.IdempotencyKey,
@@ -297,7 +289,22 @@ func (p *Processor) Authorize(ctx context.Context, req *payloom.AuthorizeRequest
 			Result:        mustJSON(rec),
 			CreatedAt:     p.opts.Clock().UTC(),
 		}
-		if err := create(ctx, tx, op); err != nil {
+		err := tx.CreateSandboxOperation(ctx, op)
+		if payloom.IsCode(err, payloom.CodeAlreadyExists) {
+			prev, err := p.previous(ctx, tx, req.IdempotencyKey, KindAuthorize, "", req.Amount, req.Currency)
+			if err == nil && prev == nil {
+				return errRetry // deleted meanwhile: the ledger never deletes, but do not guess
+			}
+			rec = new(authRecord)
+			if err == nil {
+				err = decode(prev, rec)
+			}
+			if err == nil {
+				rec, err = settled(ctx, tx, rec) // a 3-D Secure challenge answered since
+			}
+			return err
+		}
+		if err != nil {
 			return err
 		}
 		if rec.Status == payloom.AuthorizationRequiresAction {
