@@ -6,8 +6,8 @@
 // transaction with BEGIN IMMEDIATE: writers queue for the file's write lock
 // up front instead of deadlocking on a read-to-write upgrade. Reads use a
 // separate query-only pool and never wait for writers. Concurrent Updates
-// are grouped into one transaction and one fsync (group commit), each
-// caller's work inside its own savepoint. Several processes may
+// are grouped into one transaction and one fsync (group commit); a
+// caller's failure undoes only its own work. Several processes may
 // open the same file (the CLI writes while the server runs): SQLite's file
 // locks and a busy timeout serialize them, and Update retries a transaction
 // that still found the file busy.
@@ -55,8 +55,9 @@ const driverName = "sqlite3_payloom"
 
 func init() {
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		// temp_store=MEMORY keeps statement journals in memory. Each
-		// group-commit batch runs its callers in savepoints, and SQLite
+		// temp_store=MEMORY keeps statement journals in memory. An
+		// isolated group-commit batch runs its callers in savepoints (an
+		// optimistic one only after a failure, writer.go), and SQLite
 		// spills a savepoint's statement journal to a temporary file
 		// (/var/tmp/etilqs_*) by default: an open, unlink, page writes and
 		// close per batch, a third of the write path's system calls.
@@ -84,8 +85,14 @@ type Store struct {
 	wmu     sync.Mutex
 	wqueue  []*writeReq
 	writing bool
-	// commits counts COMMITs of the write path, for tests.
-	commits atomic.Int64
+	// failShare is the share of recent batches with a failing fn, which
+	// decides whether the next runs optimistically or isolated (a
+	// savepoint per fn); only the writer goroutine uses it.
+	failShare float64
+	// commits counts COMMITs of the write path, savepoints the SAVEPOINTs
+	// it opened, fallbacks its optimistic batches run again isolated: for
+	// tests.
+	commits, savepoints, fallbacks atomic.Int64
 	// beforeCommit, if set (by tests), runs before each COMMIT; an error
 	// fails the batch as a failed COMMIT would.
 	beforeCommit func() error
@@ -174,13 +181,14 @@ func (s *Store) Ping(ctx context.Context) error {
 // is, and none of fn's writes are kept.
 //
 // Concurrent Updates are grouped (group commit, see writer.go): one
-// transaction runs several callers' fns one after the other, each inside
-// its own SAVEPOINT, and one COMMIT (one fsync) makes them all durable. A fn
-// sees the writes of the fns before it in the same group: the group is
-// serializable in queue order. A fn's error or panic undoes only its own
-// savepoint; a failed COMMIT fails every caller of the group. fn may run
-// more than once (whole group retried when another process holds the file
-// busy), so it must have no effect outside the transaction.
+// transaction runs several callers' fns one after the other, and one COMMIT
+// (one fsync) makes them all durable. A fn sees the writes of the fns
+// before it in the same group: the group is serializable in queue order. A
+// fn's error or panic undoes only its own writes (the group is rolled back
+// and run again with a SAVEPOINT around each fn); a failed COMMIT fails
+// every caller of the group. fn may run more than once (whole group run
+// again after another fn of it failed, or retried when another process
+// holds the file busy), so it must have no effect outside the transaction.
 //
 // ctx is checked before fn runs: a caller whose ctx ends while it is queued
 // gets ctx's error and fn never runs. Once fn has started, the group's
