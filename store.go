@@ -16,10 +16,12 @@ import (
 // and may run concurrently with other Views and an Update.
 //
 // An implementation may run the fns of concurrent Updates in one database
-// transaction, in queue order, each isolated by a savepoint (the sqlite
-// store does, to share one fsync): a fn then sees the committed effects of
-// the fns before it, its error undoes only its own writes, and nil is still
-// returned only once the shared commit is durable. Calling Update from
+// transaction, in queue order (the sqlite store does, to share one fsync):
+// a fn then sees the committed effects of the fns before it, its error
+// undoes only its own writes (the sqlite store rolls the group back and runs
+// it again with a savepoint around each fn, so a fn may run again after
+// another fn's failure), and nil is still returned only once the shared
+// commit is durable. Calling Update from
 // inside an Update's fn is not allowed.
 //
 // Inside an Update, every Get* method that reads a row the transaction may
