@@ -73,7 +73,8 @@ type IdempotencyService interface {
 // together, and the response is stored with the outcome it shows.
 //
 // The API fills in the request's side. The write sets Record once its first
-// transaction claimed the key (the record is then held by this request, as
+// transaction claimed the key, or may have (a store error at its commit;
+// the caller then releases it) (the record is then held by this request, as
 // after a Begin that returned held) and Completed, Code and Body once a
 // transaction stored the response. A write that returns with Record nil
 // claimed nothing and changed nothing: the key had a record already (a
@@ -100,7 +101,9 @@ type Claim struct {
 }
 
 // ClaimingPaymentService is a PaymentService that can create a payment
-// under a Claim.
+// under a Claim. It must claim and complete keys in the same records as the
+// IdempotencyService the caller uses for everything else (the engine is
+// both): the exclusion between requests with one key rests on it.
 type ClaimingPaymentService interface {
 	// CreatePaymentClaimed is CreatePayment under a new Idempotency-Key:
 	// the key is claimed in the transaction that creates the payment (its

@@ -18,10 +18,12 @@ import (
 // An implementation may run the fns of concurrent Updates in one database
 // transaction, in queue order (the sqlite store does, to share one fsync):
 // a fn then sees the committed effects of the fns before it, its error
-// undoes only its own writes (the sqlite store rolls the group back and runs
-// it again with a savepoint around each fn, so a fn may run again after
-// another fn's failure), and nil is still returned only once the shared
-// commit is durable. Calling Update from
+// undoes only its own writes, and nil is still returned only once the shared
+// commit is durable. The sqlite store runs a group without savepoints first
+// and, when a fn fails, rolls the group back and runs it again with a
+// savepoint around each fn: every fn of the group may then run twice, the
+// failing one too, and its caller gets the answer of the run whose outcome
+// is committed (or not). Calling Update from
 // inside an Update's fn is not allowed.
 //
 // Inside an Update, every Get* method that reads a row the transaction may
@@ -119,7 +121,10 @@ type Tx interface {
 	// DeleteIdempotencyKey deletes the record k.ID in k's scope.
 	// CodeNotFound if it does not exist there.
 	DeleteIdempotencyKey(ctx context.Context, k *IdempotencyKey) error
-	DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time) (int64, error)
+	// DeleteIdempotencyKeysBefore deletes at most limit records created
+	// before the cutoff, oldest first, and returns how many: a purge runs
+	// in bounded transactions, however far behind it is.
+	DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time, limit int) (int64, error)
 
 	// Webhook endpoints. UpdateWebhookEndpoint checks and increments
 	// Version like payments. DeleteWebhookEndpoint returns CodeNotFound for

@@ -49,6 +49,10 @@ func OpenAPI() []byte { return openapiJSON }
 // Config wires the API to the services it calls. Payments, Idempotency,
 // Auth, Vault, Webhooks, Customers and Audit are required.
 type Config struct {
+	// Payments may also implement payloom.ClaimingPaymentService: card
+	// payments under a new Idempotency-Key then claim and complete the
+	// key themselves, which is only right when they do it in the records
+	// Idempotency reads (the engine is both).
 	Payments    payloom.PaymentService
 	Idempotency payloom.IdempotencyService
 	Auth        payloom.AuthService

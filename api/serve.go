@@ -198,8 +198,8 @@ type writeOp struct {
 	exec func(ctx context.Context, opKey string) (any, error)
 	// claimed, if set, performs the write under a new Idempotency-Key
 	// that it claims and completes itself (payloom.Claim); when it
-	// returns with claim.Record nil it did nothing, and exec runs the
-	// usual way.
+	// returns with claim.Record nil it wrote nothing, and the usual path
+	// (Begin, exec) runs.
 	claimed func(ctx context.Context, claim *payloom.Claim) (any, error)
 	// prepare, if set, runs once the scope is known and before the
 	// Idempotency-Key is claimed: raw card data is tokenized there, so

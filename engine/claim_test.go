@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/payloom/payloom"
 	"github.com/payloom/payloom/engine"
 	"github.com/payloom/payloom/processor/sandbox"
+	"github.com/payloom/payloom/processor/simulator"
 )
 
 // countingStore counts the engine's write transactions.
@@ -246,5 +248,131 @@ func TestCreatePaymentClaimedCrash(t *testing.T) {
 	}
 	if n, c := e.paymentCount(), e.charges(); n != 1 || c != 1 {
 		t.Errorf("payments = %d, charges = %d; want 1 and 1", n, c)
+	}
+}
+
+// TestClaimedRetryLeavesTheProbe: a retry of a used key claims nothing and
+// is refused before routing, so it does not take a half-open circuit
+// breaker's one probe: the next new payment probes the recovered
+// processor.
+func TestClaimedRetryLeavesTheProbe(t *testing.T) {
+	a, b := startSim(t, "simA", 0), startSim(t, "simB", 0)
+	a.rule(t, simulator.Rule{Action: simulator.ActionError})
+	e := newEnv(t, func(c *engine.Config) {
+		c.Router = engine.StaticRouter{Test: []payloom.Processor{a.conn, b.conn}}
+		c.BreakerFailures = 3
+		c.BreakerCoolDown = time.Minute
+	})
+	req := paymentReq(e.token(simulator.CardApprove), 1000, "")
+	if _, err := e.eng.CreatePaymentClaimed(e.ctx, newClaim(e.scope, "k"), req); err != nil {
+		t.Fatalf("CreatePaymentClaimed: %v", err)
+	}
+	for i := range 2 {
+		if _, err := e.eng.CreatePayment(e.ctx, e.scope, fmt.Sprintf("op_%d", i), req); err != nil {
+			t.Fatalf("CreatePayment: %v", err)
+		}
+	}
+	if h := e.eng.ProcessorHealth(e.scope, "simA"); h.State != engine.BreakerOpen {
+		t.Fatalf("simA breaker after 3 failures = %s; want open", h.State)
+	}
+	e.clock.Advance(time.Minute + time.Second)
+	a.server.ClearRules()
+	retry := newClaim(e.scope, "k")
+	if _, err := e.eng.CreatePaymentClaimed(e.ctx, retry, req); err == nil || retry.Record != nil {
+		t.Fatalf("retry of a used key = %v, record %v; want nothing claimed", err, retry.Record)
+	}
+	p, err := e.eng.CreatePayment(e.ctx, e.scope, "op_new", req)
+	if err != nil {
+		t.Fatalf("CreatePayment after the retry: %v", err)
+	}
+	if got := p.Attempts[0].Processor; got != "simA" {
+		t.Errorf("first attempt of the next payment went to %s; want simA (the half-open breaker's probe)", got)
+	}
+	if h := e.eng.ProcessorHealth(e.scope, "simA"); h.State != engine.BreakerClosed {
+		t.Errorf("simA breaker after the probe = %s; want closed", h.State)
+	}
+}
+
+// ambiguousStore commits the first Update whose function it is told to
+// watch for and then reports a store error, as a lost answer to COMMIT
+// would.
+type ambiguousStore struct {
+	payloom.Store
+	fail atomic.Bool
+}
+
+func (s *ambiguousStore) Update(ctx context.Context, fn func(tx payloom.Tx) error) error {
+	err := s.Store.Update(ctx, fn)
+	if err == nil && s.fail.CompareAndSwap(true, false) {
+		return payloom.Errorf(payloom.CodeInternal, "commit: connection reset")
+	}
+	return err
+}
+
+// TestCreatePaymentClaimedAmbiguousCommit: when the store cannot say
+// whether payment_created committed, the claim reports the record so that
+// the API answers 5xx and releases it: the retry resumes the payment at
+// once instead of waiting out a lease nobody holds.
+func TestCreatePaymentClaimedAmbiguousCommit(t *testing.T) {
+	amb := &ambiguousStore{}
+	e := newEnv(t, func(c *engine.Config) {
+		amb.Store = c.Store
+		c.Store = amb
+	})
+	req := paymentReq(e.token(sandbox.CardVisa), 1000, payloom.CaptureMethodAutomatic)
+	claim := newClaim(e.scope, "k")
+	amb.fail.Store(true)
+	if _, err := e.eng.CreatePaymentClaimed(e.ctx, claim, req); payloom.ErrorCode(err) != payloom.CodeInternal || claim.Record == nil {
+		t.Fatalf("CreatePaymentClaimed = %v, record %v; want an internal error and the record", err, claim.Record)
+	}
+	if err := e.eng.Release(e.ctx, claim.Record); err != nil {
+		t.Fatalf("Release of the committed record: %v", err)
+	}
+	rec, held, err := e.eng.Begin(e.ctx, e.scope, "k", "POST", "/v1/payments", "fp-k")
+	if err != nil || !held || rec.ID != claim.Record.ID {
+		t.Fatalf("Begin of the retry = %v, held %v, %v; want record %s, held", rec, held, err, claim.Record.ID)
+	}
+	p, err := e.eng.CreatePayment(e.ctx, e.scope, rec.ID, req)
+	if err != nil || p.Status != payloom.PaymentStatusCaptured {
+		t.Fatalf("resumed CreatePayment = %v, %v; want captured", p, err)
+	}
+	if n, c := e.paymentCount(), e.charges(); n != 1 || c != 1 {
+		t.Errorf("payments = %d, charges = %d; want 1 and 1", n, c)
+	}
+}
+
+// TestPurgeInChunks: a purge that fell behind deletes in transactions of
+// at most a thousand records, all of them in one pass.
+func TestPurgeInChunks(t *testing.T) {
+	counter := &countingStore{}
+	e := newEnv(t, func(c *engine.Config) {
+		counter.Store = c.Store
+		c.Store = counter
+	})
+	const n = 2500
+	old := e.clock.Now().Add(-48 * time.Hour)
+	err := e.store.Update(e.ctx, func(tx payloom.Tx) error {
+		for i := range n {
+			k := &payloom.IdempotencyKey{ID: payloom.NewID(payloom.PrefixIdempotency), MerchantID: e.scope.MerchantID,
+				Key: fmt.Sprintf("old-%d", i), Fingerprint: "fp", Method: "POST", Path: "/v1/payments", CreatedAt: old}
+			if err := tx.CreateIdempotencyKey(e.ctx, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("creating old keys: %v", err)
+	}
+	before := counter.updates.Load()
+	ran, purged, err := e.eng.PurgePass(e.ctx)
+	if err != nil || !ran || purged != n {
+		t.Fatalf("PurgePass = %v, %d, %v; want true, %d, nil", ran, purged, err, n)
+	}
+	if txs := counter.updates.Load() - before; txs < 3 {
+		t.Errorf("PurgePass used %d transactions for %d records; want at least 3 (at most 1000 each)", txs, n)
+	}
+	if _, err := e.idempotencyRecord("old-0"); !payloom.IsCode(err, payloom.CodeNotFound) {
+		t.Errorf("old-0 after the purge: %v; want not found", err)
 	}
 }

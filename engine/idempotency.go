@@ -52,9 +52,9 @@ func (e *Engine) Begin(ctx context.Context, scope payloom.Scope, key, method, pa
 			return err
 		}
 		if cur.CreatedAt.Before(now.Add(-e.ttl)) {
-			// Expired but not purged yet: purge now and start over, as
+			// Expired but not purged yet: delete it and start over, as
 			// if the background purge had already run.
-			if _, err := tx.DeleteIdempotencyKeysBefore(ctx, now.Add(-e.ttl)); err != nil {
+			if err := tx.DeleteIdempotencyKey(ctx, cur); err != nil {
 				return err
 			}
 			if err := tx.CreateIdempotencyKey(ctx, fresh); err != nil {
@@ -105,14 +105,14 @@ func (e *Engine) newIdempotencyRecord(scope payloom.Scope, id, key, method, path
 	}
 }
 
-// claimKey is the context key under which CreatePaymentClaimed passes its
+// claimCtxKey is the context key under which CreatePaymentClaimed passes its
 // Claim down to the recording phase.
-type claimKey struct{}
+type claimCtxKey struct{}
 
 // claimFor returns the request's Claim if it is held and waiting for the
 // response of payment p, the payment created under it.
 func claimFor(ctx context.Context, p *payloom.Payment) *payloom.Claim {
-	c, _ := ctx.Value(claimKey{}).(*payloom.Claim)
+	c, _ := ctx.Value(claimCtxKey{}).(*payloom.Claim)
 	if c == nil || c.Record == nil || c.Completed || c.Respond == nil || p.CreationKey != c.Record.ID {
 		return nil
 	}
@@ -230,16 +230,28 @@ func (e *Engine) heldRecord(ctx context.Context, tx payloom.Tx, rec *payloom.Ide
 	return cur, nil
 }
 
-// Purge implements payloom.IdempotencyService.
+// purgeChunk bounds the records one purge transaction deletes: on SQLite
+// every transaction holds the single writer, and a purge that fell behind
+// (a node down for a day) must not stall payments behind one huge delete.
+const purgeChunk = 1000
+
+// Purge implements payloom.IdempotencyService, in transactions of at most
+// purgeChunk records.
 func (e *Engine) Purge(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := e.update(ctx, "idempotency_purge", func(tx payloom.Tx) error {
-		var err error
-		n, err = tx.DeleteIdempotencyKeysBefore(ctx, before)
-		return err
-	})
-	if err == nil && n > 0 {
-		e.log.InfoContext(ctx, "idempotency keys purged", "count", n)
+	var total int64
+	for {
+		var n int64
+		err := e.update(ctx, "idempotency_purge", func(tx payloom.Tx) error {
+			var err error
+			n, err = tx.DeleteIdempotencyKeysBefore(ctx, before, purgeChunk)
+			return err
+		})
+		total += n
+		if err != nil || n < purgeChunk || ctx.Err() != nil {
+			if total > 0 {
+				e.log.InfoContext(ctx, "idempotency keys purged", "count", total)
+			}
+			return total, err
+		}
 	}
-	return n, err
 }

@@ -189,23 +189,36 @@ func (e *Engine) leasedPass(ctx context.Context, job string, term time.Duration,
 // under a lease it holds.
 func (e *Engine) purgePass(ctx context.Context) (ran bool, purged int64, err error) {
 	term := leaseIntervals * e.purgeInterval
-	var held bool
-	err = e.update(ctx, "idempotency_purge", func(tx payloom.Tx) error {
-		held, purged = false, 0
-		now := e.now()
-		var err error
-		if held, err = tx.AcquireLease(ctx, LeasePurge, e.node, now, now.Add(term)); err != nil || !held {
-			return err
+	defer func() {
+		if purged > 0 {
+			e.log.InfoContext(ctx, "idempotency keys purged", "count", purged)
 		}
-		purged, err = tx.DeleteIdempotencyKeysBefore(ctx, now.Add(-e.ttl))
-		return err
-	})
-	if err != nil {
-		return false, 0, err
+	}()
+	// Chunk by chunk, each in its own transaction that also renews the
+	// lease: a purge far behind never holds the write path for long.
+	for {
+		var held bool
+		var n int64
+		err = e.update(ctx, "idempotency_purge", func(tx payloom.Tx) error {
+			held, n = false, 0
+			now := e.now()
+			var err error
+			if held, err = tx.AcquireLease(ctx, LeasePurge, e.node, now, now.Add(term)); err != nil || !held {
+				return err
+			}
+			n, err = tx.DeleteIdempotencyKeysBefore(ctx, now.Add(-e.ttl), purgeChunk)
+			return err
+		})
+		if err != nil {
+			return ran, purged, err
+		}
+		if !ran {
+			e.noteLease(ctx, LeasePurge, held)
+		}
+		ran = ran || held
+		purged += n
+		if !held || n < purgeChunk || ctx.Err() != nil {
+			return ran, purged, nil
+		}
 	}
-	e.noteLease(ctx, LeasePurge, held)
-	if purged > 0 {
-		e.log.InfoContext(ctx, "idempotency keys purged", "count", purged)
-	}
-	return held, purged, nil
 }

@@ -58,7 +58,11 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	// that the caller's request is left as it was.
 	r := *req
 	req = &r
-	card, err := e.validatePayment(ctx, scope, req)
+	claimKey := ""
+	if claim != nil {
+		claimKey = claim.Key
+	}
+	card, err := e.validatePayment(ctx, scope, req, claimKey)
 	if claim != nil && (err != nil || card == nil) {
 		// Nothing claimed: the usual path decides (an existing record
 		// may hold the answer to this very request).
@@ -100,12 +104,19 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 		record = e.newIdempotencyRecord(scope, opKey, claim.Key, claim.Method, claim.Path, claim.Fingerprint, draft.CreatedAt)
 	}
 	var p *payloom.Payment
-	var created bool
+	var created, taken bool
 	err = e.update(ctx, "payment_created", func(tx payloom.Tx) error {
-		p, created = nil, false
+		p, created, taken = nil, false, false
 		if record != nil {
-			// The key first: if it has a record, nothing else is written.
-			if err := tx.CreateIdempotencyKey(ctx, record); err != nil {
+			// The key first: if it has a record (a retry since the
+			// check above), nothing is written, and the function does
+			// not fail: a failed one costs a group commit a rerun.
+			err := tx.CreateIdempotencyKey(ctx, record)
+			if payloom.IsCode(err, payloom.CodeAlreadyExists) {
+				taken = true
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 		} else {
@@ -129,11 +140,21 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 		return tx.CreateEvent(ctx, createdEvent)
 	})
 	if claim != nil {
-		if err != nil {
-			return nil, err // the key has a record, or the store failed
+		switch code := payloom.ErrorCode(err); {
+		case err == nil && taken:
+			return nil, errNotClaimed
+		case code == payloom.CodeInternal || code == payloom.CodeUnavailable:
+			// The commit may have happened (an ambiguous commit
+			// error): the API answers 5xx and releases the record if
+			// it exists, so that a retry resumes at once instead of
+			// finding a lease nobody holds.
+			claim.Record = record
+			return nil, err
+		case err != nil:
+			return nil, err
 		}
 		claim.Record = record
-		ctx = context.WithValue(ctx, claimKey{}, claim)
+		ctx = context.WithValue(ctx, claimCtxKey{}, claim)
 	}
 	if payloom.IsCode(err, payloom.CodeAlreadyExists) && !raced {
 		// Another node created it between our read and our insert
@@ -191,7 +212,13 @@ func (e *Engine) resumeExisting(ctx context.Context, scope payloom.Scope, opKey 
 // validatePayment checks what the engine, and not the API, knows: the
 // merchant's amount limits and that the token exists in the scope. It also
 // guards the fields the API validates, because the engine is the last line.
-func (e *Engine) validatePayment(ctx context.Context, scope payloom.Scope, req *payloom.PaymentCreate) (*payloom.Card, error) {
+//
+// With a claimKey (the claimed path), the merchant's read also looks for
+// the key's record: a key that has one (a retry) ends the claim at once
+// with errNotClaimed, before any other check and before routing, which
+// may take a circuit breaker's one probe for a payment it then never
+// sends.
+func (e *Engine) validatePayment(ctx context.Context, scope payloom.Scope, req *payloom.PaymentCreate, claimKey string) (*payloom.Card, error) {
 	if req == nil {
 		return nil, payloom.Errorf(payloom.CodeValidation, "empty payment request")
 	}
@@ -207,11 +234,22 @@ func (e *Engine) validatePayment(ctx context.Context, scope payloom.Scope, req *
 		return nil, payloom.FieldError("payment_method[type]", "payment_method[type] must be card")
 	}
 	var m *payloom.Merchant
+	taken := false
 	err := e.view(ctx, "get_merchant", func(tx payloom.Tx) error {
 		var err error
-		m, err = tx.GetMerchant(ctx, scope.MerchantID)
+		if m, err = tx.GetMerchant(ctx, scope.MerchantID); err != nil || claimKey == "" {
+			return err
+		}
+		_, err = tx.GetIdempotencyKey(ctx, scope, claimKey)
+		taken = err == nil
+		if payloom.IsCode(err, payloom.CodeNotFound) {
+			err = nil
+		}
 		return err
 	})
+	if taken {
+		return nil, errNotClaimed
+	}
 	if payloom.IsCode(err, payloom.CodeNotFound) {
 		return nil, payloom.FieldError("merchant_id", "no such merchant")
 	}

@@ -74,12 +74,13 @@ func (t *tx) DeleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 // DeleteIdempotencyKeysBefore runs on every node at once without waiting on
 // or deadlocking with the others: rows another transaction holds (another
 // node's purge, or a request) are skipped and left to the next purge.
-func (t *tx) DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time) (int64, error) {
-	if before.IsZero() {
+func (t *tx) DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if before.IsZero() || limit <= 0 {
 		return 0, nil
 	}
 	tag, err := t.exec(ctx, "idempotency key", `DELETE FROM idempotency_keys WHERE id IN (
-		SELECT id FROM idempotency_keys WHERE created_at < $1 FOR UPDATE SKIP LOCKED)`, before)
+		SELECT id FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2
+		FOR UPDATE SKIP LOCKED)`, before, limit)
 	if err != nil {
 		return 0, err
 	}

@@ -68,16 +68,17 @@ func (t *tx) DeleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 		WHERE id = ? AND merchant_id = ? AND livemode = ?`, k.ID, k.MerchantID, k.Livemode)
 }
 
-func (t *tx) DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time) (int64, error) {
+func (t *tx) DeleteIdempotencyKeysBefore(ctx context.Context, before time.Time, limit int) (int64, error) {
 	var e enc
 	cutoff := e.time(before)
 	if e.err != nil {
 		return 0, e.err
 	}
-	if cutoff == nil {
+	if cutoff == nil || limit <= 0 {
 		return 0, nil
 	}
-	res, err := t.exec(ctx, "idempotency key", `DELETE FROM idempotency_keys WHERE created_at < ?`, cutoff)
+	res, err := t.exec(ctx, "idempotency key", `DELETE FROM idempotency_keys WHERE id IN (
+		SELECT id FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)`, cutoff, limit)
 	if err != nil {
 		return 0, err
 	}

@@ -181,21 +181,23 @@ func testDeleteIdempotencyKeysBefore(t *testing.T, h *harness) {
 		before time.Time
 		want   int64
 		left   int // keys[left:] remain
+		limit  int
 	}{
-		{at(0), 0, 0}, // strictly before
-		{at(60).Add(time.Microsecond), 2, 2},
-		{at(60).Add(time.Microsecond), 0, 2},
-		{at(180), 1, 3},
-		{at(100000), 2, 5},
+		{at(0), 0, 0, 10}, // strictly before
+		{at(60).Add(time.Microsecond), 2, 2, 10},
+		{at(60).Add(time.Microsecond), 0, 2, 10},
+		{at(100000), 1, 3, 1}, // at most limit, oldest first
+		{at(100000), 0, 3, 0},
+		{at(100000), 2, 5, 10},
 	}
 	for _, tt := range tests {
 		var n int64
 		h.update(func(tx payloom.Tx) error {
 			var err error
-			n, err = tx.DeleteIdempotencyKeysBefore(h.ctx, tt.before)
+			n, err = tx.DeleteIdempotencyKeysBefore(h.ctx, tt.before, tt.limit)
 			return err
 		})
-		call := fmt.Sprintf("DeleteIdempotencyKeysBefore(%s)", tt.before.Format(time.RFC3339Nano))
+		call := fmt.Sprintf("DeleteIdempotencyKeysBefore(%s, %d)", tt.before.Format(time.RFC3339Nano), tt.limit)
 		if n != tt.want {
 			t.Errorf("%s = %d; want %d", call, n, tt.want)
 		}
