@@ -11,16 +11,25 @@ import (
 	"github.com/payloom/payloom/processor/simulator"
 )
 
-// After BreakerFailures consecutive errors, routing skips the processor
-// until the cool-down is over; then a probe that succeeds closes it.
-func TestCircuitBreaker(t *testing.T) {
-	a, b := startSim(t, "simA", 0), startSim(t, "simB", 0)
+// newBreakerEnv is an engine routing test payments to simulators simA
+// (failing every call until its rules are cleared) then simB, with a
+// breaker that opens after 3 consecutive failures for a minute.
+func newBreakerEnv(t *testing.T) (e *env, a, b *sim) {
+	t.Helper()
+	a, b = startSim(t, "simA", 0), startSim(t, "simB", 0)
 	a.rule(t, simulator.Rule{Action: simulator.ActionError})
-	e := newEnv(t, func(c *engine.Config) {
+	e = newEnv(t, func(c *engine.Config) {
 		c.Router = engine.StaticRouter{Test: []payloom.Processor{a.conn, b.conn}}
 		c.BreakerFailures = 3
 		c.BreakerCoolDown = time.Minute
 	})
+	return e, a, b
+}
+
+// After BreakerFailures consecutive errors, routing skips the processor
+// until the cool-down is over; then a probe that succeeds closes it.
+func TestCircuitBreaker(t *testing.T) {
+	e, a, _ := newBreakerEnv(t)
 	tok := e.token(simulator.CardApprove)
 	pay := func(i int) []string {
 		t.Helper()

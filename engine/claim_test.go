@@ -256,13 +256,7 @@ func TestCreatePaymentClaimedCrash(t *testing.T) {
 // breaker's one probe: the next new payment probes the recovered
 // processor.
 func TestClaimedRetryLeavesTheProbe(t *testing.T) {
-	a, b := startSim(t, "simA", 0), startSim(t, "simB", 0)
-	a.rule(t, simulator.Rule{Action: simulator.ActionError})
-	e := newEnv(t, func(c *engine.Config) {
-		c.Router = engine.StaticRouter{Test: []payloom.Processor{a.conn, b.conn}}
-		c.BreakerFailures = 3
-		c.BreakerCoolDown = time.Minute
-	})
+	e, a, _ := newBreakerEnv(t)
 	req := paymentReq(e.token(simulator.CardApprove), 1000, "")
 	if _, err := e.eng.CreatePaymentClaimed(e.ctx, newClaim(e.scope, "k"), req); err != nil {
 		t.Fatalf("CreatePaymentClaimed: %v", err)
