@@ -35,7 +35,9 @@ var errNotClaimed = payloom.Errorf(payloom.CodeInternal, "engine: the request ca
 // operation key; no payment can have it yet, so the creation-key lookup is
 // skipped), and the recording phase that ends the request also stores its
 // response. Anything that fails before the key is claimed returns with
-// claim.Record nil and nothing written: the caller goes through Begin,
+// claim.Record nil and nothing written (but a store error at the claiming
+// commit, which may have happened, reports the record for the caller to
+// release): the caller goes through Begin,
 // which sees an existing record (replay, conflict, in progress, take-over)
 // and runs CreatePayment as before. A payment paid later on the hosted
 // page (no payment method) is not created here.
