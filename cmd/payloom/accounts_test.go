@@ -18,6 +18,35 @@ import (
 	"github.com/payloom/payloom/processor/simulator"
 )
 
+// acquirers is a server started in-process on a fresh data directory with
+// two processor accounts, acq-a and acq-b, created over its API, each a
+// simulator of its own (neither configured on the command line).
+type acquirers struct {
+	call       func(method, path, body string, wantStatus int) map[string]any
+	simA, simB *simulator.Server
+	urlA       string // simA's base URL, for its control API
+	aID, bID   string
+}
+
+func startAcquirers(t *testing.T) *acquirers {
+	t.Helper()
+	acq := &acquirers{simA: simulator.NewServer(simulator.Options{}), simB: simulator.NewServer(simulator.Options{})}
+	hsA, hsB := httptest.NewServer(acq.simA), httptest.NewServer(acq.simB)
+	t.Cleanup(hsA.Close)
+	t.Cleanup(hsB.Close)
+	acq.urlA = hsA.URL
+	env := map[string]string{
+		"PAYLOOM_DATA": filepath.Join(t.TempDir(), "data"), "PAYLOOM_ADDR": "127.0.0.1:0", "PAYLOOM_LOG_LEVEL": "warn",
+	}
+	url, out := serveInProcess(t, env)
+	acq.call = apiCaller(t, url, keyRE.FindString(out.String()))
+	account := func(name, base string) string {
+		return acq.call("POST", "/v1/processor_accounts", `{"name": "`+name+`", "connector": "simulator", "credentials": {"base_url": "`+base+`"}}`, 200)["id"].(string)
+	}
+	acq.aID, acq.bID = account("acq-a", hsA.URL), account("acq-b", hsB.URL)
+	return acq
+}
+
 // apiCaller returns a function that calls the API at url with key and
 // returns the decoded JSON object, failing the test on another status.
 func apiCaller(t *testing.T, url, key string) func(method, path, body string, wantStatus int) map[string]any {
@@ -57,18 +86,9 @@ func attempts(pay map[string]any) []string {
 // matches no rule and goes to the accounts in creation order. Neither
 // simulator is configured on the command line.
 func TestServeRoutesByProcessorAccounts(t *testing.T) {
-	simA, simB := simulator.NewServer(simulator.Options{}), simulator.NewServer(simulator.Options{})
-	hsA, hsB := httptest.NewServer(simA), httptest.NewServer(simB)
-	defer hsA.Close()
-	defer hsB.Close()
-	env := map[string]string{
-		"PAYLOOM_DATA": filepath.Join(t.TempDir(), "data"), "PAYLOOM_ADDR": "127.0.0.1:0", "PAYLOOM_LOG_LEVEL": "warn",
-	}
-	url, out := serveInProcess(t, env)
-	call := apiCaller(t, url, keyRE.FindString(out.String()))
-	a := call("POST", "/v1/processor_accounts", `{"name": "acq-a", "connector": "simulator", "credentials": {"base_url": "`+hsA.URL+`"}}`, 200)
-	b := call("POST", "/v1/processor_accounts", `{"name": "acq-b", "connector": "simulator", "credentials": {"base_url": "`+hsB.URL+`"}}`, 200)
-	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+b["id"].(string)+`", "`+a["id"].(string)+`"]}]}`, 200)
+	acq := startAcquirers(t)
+	call, simB, aID, bID := acq.call, acq.simB, acq.aID, acq.bID
+	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+bID+`", "`+aID+`"]}]}`, 200)
 	tok := call("POST", "/v1/tokens", fmt.Sprintf(`{"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": %d}}`, time.Now().Year()+2), 200)
 	payBody := func(currency, extra string) string {
 		return `{"amount": 990, "currency": "` + currency + `", "payment_method": {"type": "card", "card": {"token": "` + tok["id"].(string) + `"}}` + extra + `}`
@@ -86,14 +106,14 @@ func TestServeRoutesByProcessorAccounts(t *testing.T) {
 	}
 
 	// A answers 5xx, told so over its control API; the rule now says [A, B].
-	resp, err := http.Post(hsA.URL+"/_control/rules", "application/json", strings.NewReader(`{"rules": [{"action": "error"}]}`))
+	resp, err := http.Post(acq.urlA+"/_control/rules", "application/json", strings.NewReader(`{"rules": [{"action": "error"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b := readBody(t, resp); resp.StatusCode != 200 {
 		t.Fatalf("simulator control = %d %s", resp.StatusCode, b)
 	}
-	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+a["id"].(string)+`", "`+b["id"].(string)+`"]}]}`, 200)
+	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+aID+`", "`+bID+`"]}]}`, 200)
 	approvedB := len(simB.Ledger().Approved())
 	pay = call("POST", "/v1/payments", payBody("USD", ""), 200)
 	if got, want := attempts(pay), []string{"acq-a:failed", "acq-b:captured"}; pay["status"] != "captured" || !slices.Equal(got, want) {
@@ -102,11 +122,11 @@ func TestServeRoutesByProcessorAccounts(t *testing.T) {
 	if n := len(simB.Ledger().Approved()); n != approvedB+1 {
 		t.Errorf("B approvals = %d; want %d", n, approvedB+1)
 	}
-	h := call("GET", "/v1/processor_accounts/"+a["id"].(string)+"/health", "", 200)
+	h := call("GET", "/v1/processor_accounts/"+aID+"/health", "", 200)
 	if h["calls"].(float64) < 2 || h["error_rate"].(float64) <= 0 || h["consecutive_failures"].(float64) < 1 {
 		t.Errorf("A's health = %v; want its error counted", h)
 	}
-	h = call("GET", "/v1/processor_accounts/"+b["id"].(string)+"/health", "", 200)
+	h = call("GET", "/v1/processor_accounts/"+bID+"/health", "", 200)
 	if h["state"] != "closed" || h["error_rate"].(float64) != 0 {
 		t.Errorf("B's health = %v; want closed without errors", h)
 	}
@@ -120,7 +140,7 @@ func TestServeRoutesByProcessorAccounts(t *testing.T) {
 
 	// A disabled account leaves the route; the sandbox is not used while
 	// an account is enabled.
-	call("PATCH", "/v1/processor_accounts/"+a["id"].(string), `{"enabled": false}`, 200)
+	call("PATCH", "/v1/processor_accounts/"+aID, `{"enabled": false}`, 200)
 	pay = call("POST", "/v1/payments", payBody("USD", ""), 200)
 	if got, want := attempts(pay), []string{"acq-b:captured"}; !slices.Equal(got, want) {
 		t.Errorf("payment with A disabled: attempts %v; want %v", got, want)
@@ -162,18 +182,8 @@ func splitDraw(paymentID string, split ...splitEntry) string {
 // and when the drawn simulator answers 5xx the payment falls back to the
 // split's other account, never elsewhere.
 func TestServeRoutesBySplitAndCardCountry(t *testing.T) {
-	simA, simB := simulator.NewServer(simulator.Options{}), simulator.NewServer(simulator.Options{})
-	hsA, hsB := httptest.NewServer(simA), httptest.NewServer(simB)
-	defer hsA.Close()
-	defer hsB.Close()
-	env := map[string]string{
-		"PAYLOOM_DATA": filepath.Join(t.TempDir(), "data"), "PAYLOOM_ADDR": "127.0.0.1:0", "PAYLOOM_LOG_LEVEL": "warn",
-	}
-	url, out := serveInProcess(t, env)
-	call := apiCaller(t, url, keyRE.FindString(out.String()))
-	a := call("POST", "/v1/processor_accounts", `{"name": "acq-a", "connector": "simulator", "credentials": {"base_url": "`+hsA.URL+`"}}`, 200)
-	b := call("POST", "/v1/processor_accounts", `{"name": "acq-b", "connector": "simulator", "credentials": {"base_url": "`+hsB.URL+`"}}`, 200)
-	aID, bID := a["id"].(string), b["id"].(string)
+	acq := startAcquirers(t)
+	call, simA, aID, bID := acq.call, acq.simA, acq.aID, acq.bID
 	split := []splitEntry{{"acq-a", aID, 70}, {"acq-b", bID, 30}}
 	call("PUT", "/v1/routing", `{"rules": [
 		{"conditions": {"card_country": "BR"}, "processors": ["`+bID+`"]},
@@ -220,7 +230,7 @@ func TestServeRoutesBySplitAndCardCountry(t *testing.T) {
 	// other account; those drawn to B never touch A. Fewer A failures
 	// than open A's circuit breaker (which would take A out of the
 	// route): this is about the split's order.
-	resp, err := http.Post(hsA.URL+"/_control/rules", "application/json", strings.NewReader(`{"rules": [{"action": "error"}]}`))
+	resp, err := http.Post(acq.urlA+"/_control/rules", "application/json", strings.NewReader(`{"rules": [{"action": "error"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

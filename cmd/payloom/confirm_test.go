@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -18,18 +16,9 @@ import (
 // decline at A stops with nothing sent to B, and the payment takes another
 // card, routed anew.
 func TestServeConfirmRoutesAndFallsBack(t *testing.T) {
-	simA, simB := simulator.NewServer(simulator.Options{}), simulator.NewServer(simulator.Options{})
-	hsA, hsB := httptest.NewServer(simA), httptest.NewServer(simB)
-	defer hsA.Close()
-	defer hsB.Close()
-	env := map[string]string{
-		"PAYLOOM_DATA": filepath.Join(t.TempDir(), "data"), "PAYLOOM_ADDR": "127.0.0.1:0", "PAYLOOM_LOG_LEVEL": "warn",
-	}
-	url, out := serveInProcess(t, env)
-	call := apiCaller(t, url, keyRE.FindString(out.String()))
-	a := call("POST", "/v1/processor_accounts", `{"name": "acq-a", "connector": "simulator", "credentials": {"base_url": "`+hsA.URL+`"}}`, 200)
-	b := call("POST", "/v1/processor_accounts", `{"name": "acq-b", "connector": "simulator", "credentials": {"base_url": "`+hsB.URL+`"}}`, 200)
-	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+a["id"].(string)+`", "`+b["id"].(string)+`"]}]}`, 200)
+	acq := startAcquirers(t)
+	call, simA, simB, aID, bID := acq.call, acq.simA, acq.simB, acq.aID, acq.bID
+	call("PUT", "/v1/routing", `{"rules": [{"conditions": {"currency": "USD"}, "processors": ["`+aID+`", "`+bID+`"]}]}`, 200)
 	if _, err := simA.AddRules(simulator.Rule{CardNumber: simulator.CardApprove, Action: simulator.ActionError}); err != nil {
 		t.Fatal(err)
 	}
