@@ -19,10 +19,15 @@ func (t *tx) CreateEvent(ctx context.Context, ev *payloom.Event) error {
 		return e.err
 	}
 	// dispatched_at: see payloom.Tx.CreateEvent.
-	return t.insertNew(ctx, "event", `INSERT INTO events (`+eventCols+`, dispatched_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints
-			WHERE merchant_id = $2 AND livemode = $3 AND enabled) THEN NULL ELSE $7::timestamptz END)`, args...)
+	return t.insertNew(ctx, "event", insertEventSQL, append([]any{prepared}, args...)...)
 }
+
+// insertEventSQL looks for the merchant's endpoints through their scope
+// index: there are few per merchant.
+var insertEventSQL = keyed(`INSERT INTO events (`+eventCols+`, dispatched_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints
+		WHERE merchant_id = $2 AND livemode = $3 AND enabled) THEN NULL ELSE $7::timestamptz END)`,
+	"webhook_endpoints_scope")
 
 func (t *tx) GetEvent(ctx context.Context, scope payloom.Scope, id string) (*payloom.Event, error) {
 	return t.scanEvent(t.tx.QueryRow(ctx,

@@ -25,13 +25,25 @@ func (t *tx) CreateIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "idempotency key", `INSERT INTO idempotency_keys (`+idempotencyCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
+	return t.insertNew(ctx, "idempotency key", insertIdempotencyKeySQL, append([]any{prepared}, args...)...)
 }
 
+var (
+	insertIdempotencyKeySQL = keyed(`INSERT INTO idempotency_keys (` + idempotencyCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`)
+	getIdempotencyKeySQL = keyedLockable(`SELECT `+idempotencyCols+` FROM idempotency_keys
+		WHERE merchant_id = $1 AND livemode = $2 AND key = $3`, "idempotency_keys_scope_key")
+	updateIdempotencyKeySQL = keyed(`UPDATE idempotency_keys SET locked_until = $1, lock_token = $2,
+		response_code = $3, response_body = $4, completed_at = $5 WHERE id = $6`, "idempotency_keys_pkey")
+	completeIdempotencyKeySQL = keyed(`UPDATE idempotency_keys SET locked_until = NULL, lock_token = '',
+		response_code = $1, response_body = $2, completed_at = $3
+		WHERE id = $4 AND lock_token = $5 AND lock_token <> '' AND completed_at IS NULL`, "idempotency_keys_pkey")
+	deleteIdempotencyKeySQL = keyed(`DELETE FROM idempotency_keys
+		WHERE id = $1 AND (merchant_id, livemode) IS NOT DISTINCT FROM ($2, $3)`, "idempotency_keys_pkey")
+)
+
 func (t *tx) GetIdempotencyKey(ctx context.Context, scope payloom.Scope, key string) (*payloom.IdempotencyKey, error) {
-	row := t.tx.QueryRow(ctx, `SELECT `+idempotencyCols+` FROM idempotency_keys
-		WHERE merchant_id = $1 AND livemode = $2 AND key = $3`+t.forUpdate(), scope.MerchantID, scope.Livemode, key)
+	row := t.tx.QueryRow(ctx, t.pick(getIdempotencyKeySQL), prepared, scope.MerchantID, scope.Livemode, key)
 	var k payloom.IdempotencyKey
 	var locked, completed, created pgtype.Timestamptz
 	if err := row.Scan(&k.ID, &k.MerchantID, &k.Livemode, &k.Key, &k.Fingerprint, &k.Method, &k.Path, &locked,
@@ -51,8 +63,7 @@ func (t *tx) UpdateIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 	if e.err != nil {
 		return e.err
 	}
-	return t.execOne(ctx, "idempotency key", `UPDATE idempotency_keys SET locked_until = $1, lock_token = $2,
-		response_code = $3, response_body = $4, completed_at = $5 WHERE id = $6`, args...)
+	return t.execOne(ctx, "idempotency key", updateIdempotencyKeySQL, append([]any{prepared}, args...)...)
 }
 
 func (t *tx) CompleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey, token string) error {
@@ -61,14 +72,11 @@ func (t *tx) CompleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyK
 	if e.err != nil {
 		return e.err
 	}
-	return t.execOne(ctx, "idempotency key", `UPDATE idempotency_keys SET locked_until = NULL, lock_token = '',
-		response_code = $1, response_body = $2, completed_at = $3
-		WHERE id = $4 AND lock_token = $5 AND lock_token <> '' AND completed_at IS NULL`, args...)
+	return t.execOne(ctx, "idempotency key", completeIdempotencyKeySQL, append([]any{prepared}, args...)...)
 }
 
 func (t *tx) DeleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey) error {
-	return t.execOne(ctx, "idempotency key", `DELETE FROM idempotency_keys
-		WHERE id = $1 AND merchant_id = $2 AND livemode = $3`, k.ID, k.MerchantID, k.Livemode)
+	return t.execOne(ctx, "idempotency key", deleteIdempotencyKeySQL, prepared, k.ID, k.MerchantID, k.Livemode)
 }
 
 // DeleteIdempotencyKeysBefore runs on every node at once without waiting on

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/payloom/payloom"
@@ -60,11 +61,24 @@ func setList(cols []string, from int) string {
 }
 
 var (
-	insertPaymentSQL = `INSERT INTO payments (id, merchant_id, livemode, created_at, creation_key, version, ` +
-		strings.Join(paymentMutableCols, ", ") + `) VALUES (` + placeholders(1, 6+len(paymentMutableCols)) + `)`
-	updatePaymentSQL = `UPDATE payments SET ` + setList(paymentMutableCols, 1) + `, version = version + 1
-		WHERE id = $` + strconv.Itoa(len(paymentMutableCols)+1) + ` AND merchant_id = $` + strconv.Itoa(len(paymentMutableCols)+2) +
-		` AND livemode = $` + strconv.Itoa(len(paymentMutableCols)+3) + ` AND version = $` + strconv.Itoa(len(paymentMutableCols)+4)
+	insertPaymentSQL = keyed(`INSERT INTO payments (id, merchant_id, livemode, created_at, creation_key, version, ` +
+		strings.Join(paymentMutableCols, ", ") + `) VALUES (` + placeholders(1, 6+len(paymentMutableCols)) + `)`)
+	updatePaymentSQL = keyed(`UPDATE payments SET `+setList(paymentMutableCols, 1)+`, version = version + 1
+		WHERE id = $`+strconv.Itoa(len(paymentMutableCols)+1)+
+		` AND (merchant_id, livemode) IS NOT DISTINCT FROM ($`+strconv.Itoa(len(paymentMutableCols)+2)+
+		`, $`+strconv.Itoa(len(paymentMutableCols)+3)+`) AND version = $`+strconv.Itoa(len(paymentMutableCols)+4),
+		"payments_pkey")
+	getPaymentSQL = keyedLockable(`SELECT `+paymentCols+` FROM payments
+		WHERE id = $1 AND (merchant_id, livemode) IS NOT DISTINCT FROM ($2, $3)`, "payments_pkey")
+	insertAttemptSQL = keyed(`INSERT INTO attempts (` + attemptCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`)
+	updateAttemptSQL = keyed(`UPDATE attempts SET processor = $1, status = $2, code = $3, decline_code = $4,
+		message = $5, raw_code = $6, transaction_id = $7, duration_ms = $8, completed_at = $9, late_check = $10,
+		late_check_at = $11 WHERE id = $12`, "attempts_pkey")
+	// paymentAttemptsSQL reads one payment's attempts; the attempts of
+	// several (lists) are read with ANY, planned for the number of ids.
+	paymentAttemptsSQL = keyed(`SELECT `+attemptCols+` FROM attempts WHERE payment_id = $1
+		ORDER BY payment_id, created_at, id`, "attempts_payment")
 )
 
 func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
@@ -75,13 +89,11 @@ func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "payment", insertPaymentSQL, args...)
+	return t.insertNew(ctx, "payment", insertPaymentSQL, append([]any{prepared}, args...)...)
 }
 
 func (t *tx) GetPayment(ctx context.Context, scope payloom.Scope, id string) (*payloom.Payment, error) {
-	p, err := t.scanPayment(t.tx.QueryRow(ctx,
-		`SELECT `+paymentCols+` FROM payments WHERE id = $1 AND merchant_id = $2 AND livemode = $3`+t.forUpdate(),
-		id, scope.MerchantID, scope.Livemode))
+	p, err := t.scanPayment(t.tx.QueryRow(ctx, t.pick(getPaymentSQL), prepared, id, scope.MerchantID, scope.Livemode))
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +120,7 @@ func (t *tx) UpdatePayment(ctx context.Context, p *payloom.Payment) error {
 		return e.err
 	}
 	args = append(args, p.ID, p.MerchantID, p.Livemode, p.Version)
-	tag, err := t.exec(ctx, "payment", updatePaymentSQL, args...)
+	tag, err := t.exec(ctx, "payment", updatePaymentSQL, append([]any{prepared}, args...)...)
 	if err != nil {
 		return err
 	}
@@ -240,8 +252,7 @@ func (t *tx) CreateAttempt(ctx context.Context, a *payloom.Attempt) error {
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "attempt", `INSERT INTO attempts (`+attemptCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args...)
+	return t.insertNew(ctx, "attempt", insertAttemptSQL, append([]any{prepared}, args...)...)
 }
 
 func (t *tx) UpdateAttempt(ctx context.Context, a *payloom.Attempt) error {
@@ -251,9 +262,7 @@ func (t *tx) UpdateAttempt(ctx context.Context, a *payloom.Attempt) error {
 	if e.err != nil {
 		return e.err
 	}
-	return t.execOne(ctx, "attempt", `UPDATE attempts SET processor = $1, status = $2, code = $3, decline_code = $4,
-		message = $5, raw_code = $6, transaction_id = $7, duration_ms = $8, completed_at = $9, late_check = $10,
-		late_check_at = $11 WHERE id = $12`, args...)
+	return t.execOne(ctx, "attempt", updateAttemptSQL, append([]any{prepared}, args...)...)
 }
 
 // ListLateCheckPayments, inside Update, locks the rows it returns and
@@ -291,8 +300,14 @@ func (t *tx) fillAttempts(ctx context.Context, ps []*payloom.Payment) error {
 		byID[p.ID] = p
 		ids[i] = p.ID
 	}
-	rows, err := t.tx.Query(ctx, `SELECT `+attemptCols+` FROM attempts WHERE payment_id = ANY($1)
-		ORDER BY payment_id, created_at, id`, ids)
+	var rows pgx.Rows
+	var err error
+	if len(ids) == 1 {
+		rows, err = t.tx.Query(ctx, paymentAttemptsSQL, prepared, ids[0])
+	} else {
+		rows, err = t.tx.Query(ctx, `SELECT `+attemptCols+` FROM attempts WHERE payment_id = ANY($1)
+			ORDER BY payment_id, created_at, id`, ids)
+	}
 	if err != nil {
 		return t.dbError("attempt", err)
 	}

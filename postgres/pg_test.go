@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,7 +127,7 @@ func TestSessionSettings(t *testing.T) {
 	tests := []struct{ setting, want string }{
 		{"application_name", "payloom"},
 		{"idle_in_transaction_session_timeout", "1min"},
-		{"plan_cache_mode", "force_custom_plan"},
+		{"plan_cache_mode", "auto"},
 	}
 	for _, tt := range tests {
 		var got string
@@ -866,5 +869,60 @@ func TestEventDataKeptExactly(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKeyedStatementPlans checks the generic plan of every keyed statement
+// (tx.go, Statement plans) on fresh tables without statistics, where a
+// wrong index is most tempting: it reads only through the indexes the
+// statement names, and never scans a table.
+func TestKeyedStatementPlans(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	if _, err := c.Exec(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
+		t.Fatal(err)
+	}
+	if len(keyedStatements) < 20 {
+		t.Fatalf("%d keyed statements; want the payment path's 20 or more", len(keyedStatements))
+	}
+	param := regexp.MustCompile(`\$(\d+)`)
+	index := regexp.MustCompile(`(?:Index Scan|Index Only Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) (\w+)`)
+	for i, k := range keyedStatements {
+		n := 0
+		for _, m := range param.FindAllStringSubmatch(k.sql, -1) {
+			v, _ := strconv.Atoi(m[1])
+			n = max(n, v)
+		}
+		name := fmt.Sprintf("keyed_%d", i)
+		if _, err := c.Exec(ctx, "PREPARE "+name+" AS "+k.sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Errorf("PREPARE %s: %v", k.sql, err)
+			continue
+		}
+		args := strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ")
+		rows, err := c.Query(ctx, "EXPLAIN EXECUTE "+name+"("+args+")", pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			t.Errorf("EXPLAIN %s: %v", k.sql, err)
+			continue
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		used := index.FindAllStringSubmatch(plan, -1)
+		if strings.Contains(plan, "Seq Scan") || len(used) == 0 && len(k.indexes) > 0 {
+			t.Errorf("generic plan of\n%s\nscans a table or uses no index; want %v:\n%s", k.sql, k.indexes, plan)
+			continue
+		}
+		for _, u := range used {
+			if !slices.Contains(k.indexes, u[1]) {
+				t.Errorf("generic plan of\n%s\nuses %s; want only %v:\n%s", k.sql, u[1], k.indexes, plan)
+			}
+		}
 	}
 }

@@ -95,18 +95,15 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if _, ok := rp["idle_in_transaction_session_timeout"]; !ok {
 		rp["idle_in_transaction_session_timeout"] = idleInTransactionTimeout
 	}
-	// Every statement is planned for its own values. pgx prepares each
-	// statement once per connection, and after five executions PostgreSQL
-	// may switch to a generic plan, chosen without the values. On a young
-	// table (no statistics yet: a new database, or one that grew since its
-	// last ANALYZE) the generic plan of "WHERE id = $1 AND merchant_id = $2
-	// AND livemode = $3" can pick payments_creation_key for its
-	// (merchant_id, livemode) prefix over the primary key, and then reads
-	// every payment of the merchant for each lookup and update, until
-	// autovacuum analyzes the table. A custom plan sees the id and takes
-	// the primary key. The statements are short: planning costs little.
+	// Statements are planned for their values, except keyed ones (see
+	// Statement plans in tx.go): pgx sends a statement unnamed unless the
+	// call asks for a prepared one, and plan_cache_mode=auto lets
+	// PostgreSQL reuse the generic plan of a keyed statement.
+	if !strings.Contains(url, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
 	if _, ok := rp["plan_cache_mode"]; !ok {
-		rp["plan_cache_mode"] = "force_custom_plan"
+		rp["plan_cache_mode"] = "auto"
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

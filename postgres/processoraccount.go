@@ -39,9 +39,13 @@ func (t *tx) GetProcessorAccount(ctx context.Context, scope payloom.Scope, id st
 		WHERE id = $1 AND merchant_id = $2 AND livemode = $3`+t.forUpdate(), id, scope.MerchantID, scope.Livemode))
 }
 
+// listProcessorAccountsSQL reads the merchant's few accounts through the
+// unique index on their names.
+var listProcessorAccountsSQL = keyed(`SELECT `+processorAccountCols+` FROM processor_accounts
+	WHERE merchant_id = $1 AND livemode = $2 ORDER BY created_at, id`, "processor_accounts_name")
+
 func (t *tx) ListProcessorAccounts(ctx context.Context, scope payloom.Scope) ([]*payloom.ProcessorAccount, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+processorAccountCols+` FROM processor_accounts
-		WHERE merchant_id = $1 AND livemode = $2 ORDER BY created_at, id`, scope.MerchantID, scope.Livemode)
+	rows, err := t.tx.Query(ctx, listProcessorAccountsSQL, prepared, scope.MerchantID, scope.Livemode)
 	if err != nil {
 		return nil, t.dbError("processor account", err)
 	}
@@ -97,12 +101,14 @@ func (t *tx) scanProcessorAccount(row rowScanner) (*payloom.ProcessorAccount, er
 	return &a, nil
 }
 
+var getRoutingSQL = keyedLockable(`SELECT rules, updated_at, version FROM routing_rules
+	WHERE merchant_id = $1 AND livemode = $2`, "routing_rules_pkey")
+
 func (t *tx) GetRouting(ctx context.Context, scope payloom.Scope) (*payloom.Routing, error) {
 	r := payloom.Routing{MerchantID: scope.MerchantID, Livemode: scope.Livemode}
 	var rules []byte
 	var updated pgtype.Timestamptz
-	err := t.tx.QueryRow(ctx, `SELECT rules, updated_at, version FROM routing_rules
-		WHERE merchant_id = $1 AND livemode = $2`+t.forUpdate(), scope.MerchantID, scope.Livemode).Scan(&rules, &updated, &r.Version)
+	err := t.tx.QueryRow(ctx, t.pick(getRoutingSQL), prepared, scope.MerchantID, scope.Livemode).Scan(&rules, &updated, &r.Version)
 	if err != nil {
 		return nil, t.dbError("routing", err)
 	}

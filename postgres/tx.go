@@ -10,8 +10,7 @@ import (
 	"github.com/payloom/payloom"
 )
 
-// tx implements payloom.Tx on one pgx transaction. pgx caches each
-// statement's prepared form per connection, so the hot path only binds.
+// tx implements payloom.Tx on one pgx transaction.
 type tx struct {
 	tx pgx.Tx
 	// update is set inside Update: reads of rows the transaction may
@@ -42,9 +41,69 @@ func (t *tx) dbError(kind string, err error) error {
 // does not wait for the lock holder.
 func (t *tx) forUpdate() string {
 	if t.update {
-		return " FOR NO KEY UPDATE"
+		return forNoKeyUpdate
 	}
 	return ""
+}
+
+const forNoKeyUpdate = " FOR NO KEY UPDATE"
+
+// Statement plans.
+//
+// By default a statement is planned for its values on every call: Open
+// makes pgx send statements unnamed (QueryExecModeCacheDescribe), and
+// PostgreSQL makes a custom plan for an unnamed statement each time. That
+// is right for lists and searches, whose best index depends on the values.
+//
+// A statement declared with keyed reads its rows through one unique index,
+// or inserts one row, so one plan is right for every value. It runs as a
+// named prepared statement (prepared as its first argument): after five
+// custom plans PostgreSQL reuses a generic plan and stops planning it.
+// Planning was a quarter of PostgreSQL's CPU on the payment path, where
+// every statement is keyed. A keyed statement that also checks the scope
+// writes it as (merchant_id, livemode) IS NOT DISTINCT FROM (...), which no
+// index can serve: the generic plan is made without the values, perhaps
+// before the table has statistics, and with "merchant_id = $2 AND livemode
+// = $3" it could pick an index on (merchant_id, livemode, ...) and read
+// every row of the merchant for one lookup. TestKeyedStatementPlans checks
+// the generic plan of every keyed statement.
+
+// prepared, as a statement's first argument, runs it as a named prepared
+// statement whose generic plan PostgreSQL may reuse: only for statements
+// declared with keyed.
+const prepared = pgx.QueryExecModeCacheStatement
+
+// keyedStatement is a statement declared with keyed and the indexes its
+// generic plan may read (none for an INSERT ... VALUES).
+type keyedStatement struct {
+	sql     string
+	indexes []string
+}
+
+// keyedStatements lists every keyed statement, for TestKeyedStatementPlans.
+var keyedStatements []keyedStatement
+
+// keyed declares sql a keyed statement (see Statement plans) whose plan
+// reads only through indexes, and returns it.
+func keyed(sql string, indexes ...string) string {
+	keyedStatements = append(keyedStatements, keyedStatement{sql, indexes})
+	return sql
+}
+
+// lockable is a keyed read in its two forms: as is, and locking its row
+// inside Update (forUpdate).
+type lockable struct{ plain, locked string }
+
+func keyedLockable(sql string, indexes ...string) lockable {
+	return lockable{keyed(sql, indexes...), keyed(sql+forNoKeyUpdate, indexes...)}
+}
+
+// pick is l's form for t: locking inside Update, plain in a View.
+func (t *tx) pick(l lockable) string {
+	if t.update {
+		return l.locked
+	}
+	return l.plain
 }
 
 // rowScanner is pgx.Row or pgx.Rows.
@@ -101,8 +160,10 @@ func (t *tx) CreateMerchant(ctx context.Context, m *payloom.Merchant) error {
 	return t.insertNew(ctx, "merchant", `INSERT INTO merchants (`+merchantCols+`) VALUES ($1, $2, $3, $4, $5, $6)`, args...)
 }
 
+var getMerchantSQL = keyedLockable(`SELECT `+merchantCols+` FROM merchants WHERE id = $1`, "merchants_pkey")
+
 func (t *tx) GetMerchant(ctx context.Context, id string) (*payloom.Merchant, error) {
-	row := t.tx.QueryRow(ctx, `SELECT `+merchantCols+` FROM merchants WHERE id = $1`+t.forUpdate(), id)
+	row := t.tx.QueryRow(ctx, t.pick(getMerchantSQL), prepared, id)
 	var m payloom.Merchant
 	var created pgtype.Timestamptz
 	if err := row.Scan(&m.ID, &m.Name, &m.MinAmount, &m.MaxAmount, &m.IdempotencyKeyOptional, &created); err != nil {
@@ -147,8 +208,10 @@ func (t *tx) GetAPIKey(ctx context.Context, id string) (*payloom.APIKey, error) 
 // GetAPIKeyByLookup does not lock: it serves authentication, which only
 // reads.
 func (t *tx) GetAPIKeyByLookup(ctx context.Context, lookup string) (*payloom.APIKey, error) {
-	return t.scanAPIKey(t.tx.QueryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE lookup = $1`, lookup))
+	return t.scanAPIKey(t.tx.QueryRow(ctx, getAPIKeyByLookupSQL, prepared, lookup))
 }
+
+var getAPIKeyByLookupSQL = keyed(`SELECT `+apiKeyCols+` FROM api_keys WHERE lookup = $1`, "api_keys_lookup")
 
 func (t *tx) scanAPIKey(row rowScanner) (*payloom.APIKey, error) {
 	var k payloom.APIKey
@@ -195,10 +258,12 @@ func (t *tx) CreateCard(ctx context.Context, c *payloom.Card) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
 }
 
+var getCardSQL = keyed(`SELECT `+cardCols+` FROM cards
+	WHERE id = $1 AND (merchant_id, livemode) IS NOT DISTINCT FROM ($2, $3)`, "cards_pkey")
+
 // GetCard does not lock: cards never change.
 func (t *tx) GetCard(ctx context.Context, scope payloom.Scope, id string) (*payloom.Card, error) {
-	row := t.tx.QueryRow(ctx, `SELECT `+cardCols+` FROM cards WHERE id = $1 AND merchant_id = $2 AND livemode = $3`,
-		id, scope.MerchantID, scope.Livemode)
+	row := t.tx.QueryRow(ctx, getCardSQL, prepared, id, scope.MerchantID, scope.Livemode)
 	var c payloom.Card
 	s := &c.Summary
 	var brand string
@@ -224,13 +289,19 @@ func (t *tx) CreateSandboxOperation(ctx context.Context, op *payloom.SandboxOper
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "sandbox operation",
-		`INSERT INTO sandbox_operations (`+sandboxCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`, args...)
+	return t.insertNew(ctx, "sandbox operation", insertSandboxOperationSQL, append([]any{prepared}, args...)...)
 }
+
+var (
+	insertSandboxOperationSQL = keyed(`INSERT INTO sandbox_operations (` + sandboxCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`)
+	getSandboxOperationSQL = keyed(`SELECT `+sandboxCols+` FROM sandbox_operations WHERE key = $1`,
+		"sandbox_operations_pkey")
+)
 
 // GetSandboxOperation does not lock: operations never change.
 func (t *tx) GetSandboxOperation(ctx context.Context, key string) (*payloom.SandboxOperation, error) {
-	row := t.tx.QueryRow(ctx, `SELECT `+sandboxCols+` FROM sandbox_operations WHERE key = $1`, key)
+	row := t.tx.QueryRow(ctx, getSandboxOperationSQL, prepared, key)
 	var op payloom.SandboxOperation
 	var currency string
 	var created pgtype.Timestamptz
