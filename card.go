@@ -119,6 +119,11 @@ type Vault interface {
 	// it is still held. CodeNotFound as Card.
 	Reveal(ctx context.Context, scope Scope, token string) (*CardData, error)
 
+	// RevealCard is Reveal for a card the caller read with Card moments
+	// ago, without reading it again, unless that copy does not decrypt.
+	// CodeNotFound if the card is not of the scope.
+	RevealCard(ctx context.Context, scope Scope, card *Card) (*CardData, error)
+
 	// ForgetCVC drops the CVC held for a token, if any. The engine calls it
 	// after the first authorization attempt with the token.
 	ForgetCVC(scope Scope, token string)

@@ -298,7 +298,7 @@ func (e *Engine) ConfirmPayment(ctx context.Context, scope payloom.Scope, opKey,
 	}
 	var out *payloom.Payment
 	if confirmed {
-		out, err = e.resumePayment(ctx, p, true)
+		out, err = e.resumePayment(ctx, p, true, nil)
 	} else {
 		// A retry of this very confirmation finds the attempt
 		// committed by its first run: a resend.

@@ -26,6 +26,29 @@ func (s *countingStore) Update(ctx context.Context, fn func(tx payloom.Tx) error
 	return s.Store.Update(ctx, fn)
 }
 
+// countingVault counts the vault's reads of a card: Card and Reveal each
+// read it from the store, RevealCard reveals a copy read before.
+type countingVault struct {
+	payloom.Vault
+	reads, revealed atomic.Int64
+}
+
+func (v *countingVault) Card(ctx context.Context, scope payloom.Scope, token string) (*payloom.Card, error) {
+	v.reads.Add(1)
+	return v.Vault.Card(ctx, scope, token)
+}
+
+func (v *countingVault) Reveal(ctx context.Context, scope payloom.Scope, token string) (*payloom.CardData, error) {
+	v.reads.Add(1)
+	v.revealed.Add(1)
+	return v.Vault.Reveal(ctx, scope, token)
+}
+
+func (v *countingVault) RevealCard(ctx context.Context, scope payloom.Scope, card *payloom.Card) (*payloom.CardData, error) {
+	v.revealed.Add(1)
+	return v.Vault.RevealCard(ctx, scope, card)
+}
+
 // newClaim is a Claim as the API makes it, with a Respond that renders the
 // payment's ID and status (enough to tell which outcome it saw).
 func newClaim(scope payloom.Scope, key string) *payloom.Claim {
@@ -61,12 +84,16 @@ func (e *env) paymentCount() int {
 // TestCreatePaymentClaimed: the claimed path writes the key's record with
 // the payment and stores the response with the outcome, in two of the
 // engine's transactions instead of the four of Begin, CreatePayment and
-// Complete; a retry through Begin replays exactly the stored response.
+// Complete, and it reads the card once; a retry through Begin replays
+// exactly the stored response.
 func TestCreatePaymentClaimed(t *testing.T) {
 	counter := &countingStore{}
+	vault := &countingVault{}
 	e := newEnv(t, func(c *engine.Config) {
 		counter.Store = c.Store
 		c.Store = counter
+		vault.Vault = c.Vault
+		c.Vault = vault
 	})
 	tests := []struct {
 		card   string
@@ -80,13 +107,16 @@ func TestCreatePaymentClaimed(t *testing.T) {
 		key := fmt.Sprintf("key-%d", i)
 		req := paymentReq(e.token(tt.card), 1000, payloom.CaptureMethodAutomatic)
 		claim := newClaim(e.scope, key)
-		before := counter.updates.Load()
+		before, reads, revealed := counter.updates.Load(), vault.reads.Load(), vault.revealed.Load()
 		p, err := e.eng.CreatePaymentClaimed(e.ctx, claim, req)
 		if err != nil {
 			t.Fatalf("CreatePaymentClaimed(%s): %v", tt.card, err)
 		}
 		if n := counter.updates.Load() - before; n != 2 {
 			t.Errorf("CreatePaymentClaimed(%s): %d engine write transactions; want 2", tt.card, n)
+		}
+		if r, v := vault.reads.Load()-reads, vault.revealed.Load()-revealed; r != 1 || v != 1 {
+			t.Errorf("CreatePaymentClaimed(%s): %d reads of the card, %d reveals; want 1 and 1", tt.card, r, v)
 		}
 		if p.Status != tt.status {
 			t.Errorf("CreatePaymentClaimed(%s).Status = %q; want %q", tt.card, p.Status, tt.status)

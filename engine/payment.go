@@ -176,7 +176,7 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 		e.fault(PhasePaymentCreated)
 	}
 	if created {
-		return e.resumePayment(ctx, p, true)
+		return e.resumePayment(ctx, p, true, card)
 	}
 	// Committed by an earlier run of this request: a resend.
 	return e.resend(ctx, p)
@@ -419,7 +419,11 @@ func pendingAttempt(p *payloom.Payment) *payloom.Attempt {
 //
 // Resends found committed by an earlier request go through resend, which
 // keeps to the resend window.
-func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment, firstSend bool) (*payloom.Payment, error) {
+//
+// card, if not nil, is the payment's card as the request read it moments
+// ago (validatePayment): the vault reveals that copy instead of reading the
+// card again.
+func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment, firstSend bool, card *payloom.Card) (*payloom.Payment, error) {
 	att := pendingAttempt(p)
 	if att == nil {
 		return p, nil
@@ -447,7 +451,12 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment, firstSen
 	// From here on the request's cancellation no longer applies: a charge
 	// that may have been made is recorded even if the client went away.
 	ctx = detached(ctx)
-	card, err := e.vault.Reveal(ctx, scope, token)
+	var data *payloom.CardData
+	if card != nil && card.ID == token {
+		data, err = e.vault.RevealCard(ctx, scope, card)
+	} else {
+		data, err = e.vault.Reveal(ctx, scope, token)
+	}
 	if err != nil {
 		e.log.ErrorContext(ctx, "vault reveal failed", "payment_id", p.ID, "attempt_id", att.ID, "err", err)
 		return nil, err
@@ -458,7 +467,7 @@ func (e *Engine) resumePayment(ctx context.Context, p *payloom.Payment, firstSen
 		Amount:              p.Amount,
 		Currency:            p.Currency,
 		Capture:             p.CaptureMethod == payloom.CaptureMethodAutomatic,
-		Card:                card,
+		Card:                data,
 		StatementDescriptor: p.StatementDescriptor,
 		Description:         p.Description,
 		Livemode:            p.Livemode,
@@ -521,7 +530,7 @@ func (e *Engine) resend(ctx context.Context, p *payloom.Payment) (*payloom.Payme
 			"attempt_age_ms", e.now().Sub(att.CreatedAt).Milliseconds())
 		return p, nil
 	}
-	return e.resumePayment(ctx, p, false)
+	return e.resumePayment(ctx, p, false, nil)
 }
 
 // sendFallback sends the attempt an answer to attempt prevID moved the
@@ -532,7 +541,7 @@ func (e *Engine) resend(ctx context.Context, p *payloom.Payment) (*payloom.Payme
 func (e *Engine) sendFallback(ctx context.Context, out *payloom.Payment, prevID string, fellBack bool) (*payloom.Payment, error) {
 	if next := pendingAttempt(out); next != nil && next.ID != prevID {
 		if fellBack {
-			return e.resumePayment(ctx, out, true)
+			return e.resumePayment(ctx, out, true, nil)
 		}
 		// The request that committed it is making its first send now:
 		// only a resend, inside the window, if at all.

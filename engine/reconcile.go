@@ -52,7 +52,7 @@ func (e *Engine) reconcilePending(ctx context.Context, p *payloom.Payment) (bool
 			// A connector that declared Lookup but refuses it: no
 			// "not found" will ever settle the attempt, so it is sent
 			// again whatever its age, as without Lookup.
-			out, err := e.resumePayment(ctx, p, false)
+			out, err := e.resumePayment(ctx, p, false, nil)
 			if err != nil {
 				return false, err
 			}

@@ -231,6 +231,12 @@ func TestUpgradeOfPreEnvelopeCard(t *testing.T) {
 		t.Fatalf("Retire(master key, primary, encrypting an old card) = %v; want ErrKEKInUse", err)
 	}
 
+	// A copy read before the rotation still reveals after it.
+	stale, err := e.vault.Card(context.Background(), old.scope, old.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	k2, err := e.keys.GenerateKEK(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -248,6 +254,10 @@ func TestUpgradeOfPreEnvelopeCard(t *testing.T) {
 		t.Fatalf("Retire(master key) after the rotation = %v", err)
 	}
 	checkReveal(t, e.freshVault(t), []card{old}, "after retiring the master key")
+	data, err := e.freshVault(t).RevealCard(context.Background(), old.scope, stale)
+	if err != nil || data.Number.Reveal() != old.number {
+		t.Fatalf("RevealCard(copy read before the rotation) after retiring its key = %v; want the card", err)
+	}
 }
 
 // TestRotateRewrapsEveryDataKey: after a rotation every data key is wrapped

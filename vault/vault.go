@@ -243,14 +243,32 @@ func (v *Vault) Reveal(ctx context.Context, scope payloom.Scope, token string) (
 	if err != nil {
 		return nil, &payloom.Error{Code: payloom.CodeInternal, Message: "card data cannot be decrypted", Err: err}
 	}
+	return v.cardData(scope, card, number), nil
+}
+
+// RevealCard is Reveal for a card read with Card: the payment path reads a
+// token's card once, to check it, and reveals that copy. A copy that does
+// not decrypt is read again: the row may have been re-encrypted since.
+func (v *Vault) RevealCard(ctx context.Context, scope payloom.Scope, card *payloom.Card) (*payloom.CardData, error) {
+	if card == nil || card.MerchantID != scope.MerchantID || card.Livemode != scope.Livemode {
+		return nil, payloom.Errorf(payloom.CodeNotFound, "no such token")
+	}
+	number, err := v.decrypt(ctx, scope, card)
+	if err != nil {
+		return v.Reveal(ctx, scope, card.ID)
+	}
+	return v.cardData(scope, card, number), nil
+}
+
+func (v *Vault) cardData(scope payloom.Scope, card *payloom.Card, number string) *payloom.CardData {
 	return &payloom.CardData{
 		Number:     payloom.Secret(number),
 		ExpMonth:   card.Summary.ExpMonth,
 		ExpYear:    card.Summary.ExpYear,
-		CVC:        v.heldCVC(scope, token),
+		CVC:        v.heldCVC(scope, card.ID),
 		HolderName: card.Summary.HolderName,
 		Brand:      card.Summary.Brand,
-	}, nil
+	}
 }
 
 // decrypt opens a card row for the scope: under the merchant's data key, or

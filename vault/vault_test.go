@@ -195,6 +195,21 @@ func TestTokenizeRevealRoundTrip(t *testing.T) {
 				t.Fatalf("Reveal = %+v (number %q, cvc %q); want number %q, cvc %q",
 					data, data.Number.Reveal(), data.CVC.Reveal(), tc.number, tc.in.CVC.Reveal())
 			}
+			// RevealCard reveals the copy Card returned, the same way.
+			if data, err = e.vault.RevealCard(ctx, tc.scope, card); err != nil || *data != wantData {
+				t.Fatalf("RevealCard = %+v, %v; want number %q, cvc %q", data, err, tc.number, tc.in.CVC.Reveal())
+			}
+			// A copy that no longer decrypts is read again.
+			stale := *card
+			stale.Ciphertext = bytes.Repeat([]byte{1}, len(card.Ciphertext))
+			if data, err = e.vault.RevealCard(ctx, tc.scope, &stale); err != nil || *data != wantData {
+				t.Fatalf("RevealCard(copy that does not decrypt) = %+v, %v; want the stored card", data, err)
+			}
+			other := tc.scope
+			other.Livemode = !other.Livemode
+			if data, err = e.vault.RevealCard(ctx, other, card); !payloom.IsCode(err, payloom.CodeNotFound) || data != nil {
+				t.Fatalf("RevealCard(card of another scope) = %+v, %v; want CodeNotFound", data, err)
+			}
 		})
 	}
 }

@@ -120,4 +120,7 @@ func (noVault) Card(context.Context, payloom.Scope, string) (*payloom.Card, erro
 func (noVault) Reveal(context.Context, payloom.Scope, string) (*payloom.CardData, error) {
 	return nil, errNoVault
 }
+func (noVault) RevealCard(context.Context, payloom.Scope, *payloom.Card) (*payloom.CardData, error) {
+	return nil, errNoVault
+}
 func (noVault) ForgetCVC(payloom.Scope, string) {}
