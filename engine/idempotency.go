@@ -126,9 +126,16 @@ func claimFor(ctx context.Context, p *payloom.Payment) *payloom.Claim {
 // (whose holder completes the record). A lost lease never fails the
 // recording it rides on.
 func (e *Engine) completeClaimIn(ctx context.Context, tx payloom.Tx, c *payloom.Claim, v any) (*payloom.IdempotencyKey, error) {
+	return writeClaimDone(ctx, tx, c, e.claimDone(c, v))
+}
+
+// claimDone renders the response of claim c from v, as completeClaimIn
+// stores it: the completed record, or nil if the response must not be
+// stored.
+func (e *Engine) claimDone(c *payloom.Claim, v any) *payloom.IdempotencyKey {
 	code, body, ok := c.Respond(v)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	now := e.now()
 	done := *c.Record
@@ -140,15 +147,24 @@ func (e *Engine) completeClaimIn(ctx context.Context, tx payloom.Tx, c *payloom.
 	done.CompletedAt = &now
 	done.LockToken = ""
 	done.LockedUntil = time.Time{}
+	return &done
+}
+
+// writeClaimDone stores done, claimDone's record of claim c, in tx; see
+// completeClaimIn.
+func writeClaimDone(ctx context.Context, tx payloom.Tx, c *payloom.Claim, done *payloom.IdempotencyKey) (*payloom.IdempotencyKey, error) {
+	if done == nil {
+		return nil, nil
+	}
 	// Conditional on the lease: no read of the record first.
-	err := tx.CompleteIdempotencyKey(ctx, &done, c.Record.LockToken)
+	err := tx.CompleteIdempotencyKey(ctx, done, c.Record.LockToken)
 	if payloom.IsCode(err, payloom.CodeNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &done, nil
+	return done, nil
 }
 
 // Complete implements payloom.IdempotencyService. It stores a copy of body

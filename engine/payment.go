@@ -661,6 +661,17 @@ func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope 
 		recorded = true
 		return nil
 	}
+	// The usual recording of a known payment is computed before the
+	// transaction, which then only writes it: the single SQLite writer
+	// does not encode JSON.
+	var pre *preparedRecording
+	if known != nil {
+		var spent bool
+		pre, spent = e.prepareRecording(ctx, scope, known, waiting, attemptID, procName, capture, res, elapsed, route)
+		if spent {
+			known = nil // changed, but not prepared: start from the stored row
+		}
+	}
 	fn := func(tx payloom.Tx) error {
 		fromKnown := known != nil
 		if fromKnown {
@@ -668,7 +679,17 @@ func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope 
 			// fn again (busy, serialization failure) reads the payment.
 			p, known = known, nil
 		}
-		err := record(tx, fromKnown)
+		var err error
+		if prepared := pre; prepared != nil && fromKnown {
+			pre = nil
+			recorded, claim, completed = false, nil, nil
+			if err = prepared.write(ctx, tx); err == nil {
+				p, recorded, fellBack = prepared.p, true, nil
+				claim, completed = prepared.claim, prepared.completed
+			}
+		} else {
+			err = record(tx, fromKnown)
+		}
 		if fromKnown && (errors.Is(err, errStaleKnown) || payloom.IsCode(err, payloom.CodeConflict)) {
 			return errStaleKnown
 		}
@@ -701,6 +722,67 @@ func (e *Engine) recordAuthorizationOn(ctx context.Context, phase string, scope 
 		e.log.InfoContext(ctx, "payment recorded", args...)
 	}
 	return p, false, nil
+}
+
+// preparedRecording is the recording of a processor's answer on a payment
+// known to the request (recordAuthorizationOn), computed before its
+// transaction.
+type preparedRecording struct {
+	p      *payloom.Payment
+	att    *payloom.Attempt
+	events []*payloom.Event
+	// claim and done: the claimed request's response (claimDone), if
+	// this recording ends it; completed is done once stored.
+	claim           *payloom.Claim
+	done, completed *payloom.IdempotencyKey
+}
+
+// prepareRecording computes the recording of res on known, the payment as
+// the request committed it, if it is the usual one: the attempt still
+// waits, no fallback follows, no card is to be saved. Otherwise it returns
+// nil, and spent if it changed known on the way (known must not be used).
+func (e *Engine) prepareRecording(ctx context.Context, scope payloom.Scope, known *payloom.Payment,
+	waiting func(*payloom.Payment) *payloom.Attempt, attemptID, procName string, capture bool,
+	res *payloom.AuthorizeResult, elapsed time.Duration, route []payloom.Processor) (pre *preparedRecording, spent bool) {
+	att := waiting(known)
+	if att == nil || att.ID != attemptID || known.SavePaymentMethod || e.nextProcessor(known, res, route) != nil {
+		return nil, false
+	}
+	now := e.now()
+	att.DurationMS += elapsed.Milliseconds()
+	events := applyAuthorization(known, att, procName, capture, res, now)
+	setTimings(known)
+	evs, err := payloom.NewEvents(scope, events, known.ID, known, now)
+	if err != nil {
+		return nil, true
+	}
+	pre = &preparedRecording{p: known, att: att, events: evs}
+	if c := claimFor(ctx, known); c != nil && pendingAttempt(known) == nil {
+		pre.claim, pre.done = c, e.claimDone(c, e.present(known))
+	}
+	return pre, false
+}
+
+// write writes the prepared recording in tx, as writeOutcome and the claim
+// completion would.
+func (r *preparedRecording) write(ctx context.Context, tx payloom.Tx) error {
+	if err := tx.UpdatePayment(ctx, r.p); err != nil {
+		return err
+	}
+	if err := tx.UpdateAttempt(ctx, r.att); err != nil {
+		return err
+	}
+	for _, ev := range r.events {
+		if err := tx.CreateEvent(ctx, ev); err != nil {
+			return err
+		}
+	}
+	var err error
+	r.completed, err = writeClaimDone(ctx, tx, r.claim, r.done)
+	if r.completed == nil {
+		r.claim = nil
+	}
+	return err
 }
 
 // writeOutcome applies a processor's answer to an authorization on the
