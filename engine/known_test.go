@@ -2,12 +2,15 @@ package engine_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/payloom/payloom"
 	"github.com/payloom/payloom/engine"
+	"github.com/payloom/payloom/processor/sandbox"
 )
 
 // retryInsideAuthorize is the sandbox, except that during its first
@@ -173,5 +176,77 @@ func TestFirstSendInsideTheWindow(t *testing.T) {
 	}
 	if n := proc.calls.Load(); n != 0 {
 		t.Errorf("Authorize calls = %d; want 0 (past the window)", n)
+	}
+}
+
+// rehearsingStore runs the function of every Update once in a transaction
+// it rolls back, then again for real: as the SQLite writer runs a group's
+// functions again, isolated, when one of them failed, and as PostgreSQL
+// runs a function again after a serialization failure.
+type rehearsingStore struct{ payloom.Store }
+
+var errRehearsal = errors.New("rehearsal: roll back")
+
+func (s rehearsingStore) Update(ctx context.Context, fn func(tx payloom.Tx) error) error {
+	err := s.Store.Update(ctx, func(tx payloom.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errRehearsal
+	})
+	if !errors.Is(err, errRehearsal) {
+		return err
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+// TestFunctionsRunTwice: every write function of a payment may run twice
+// (rehearsingStore), the second time from what is stored: the payment
+// still ends in the right state, with each event once, and a claimed
+// request stores the response of that state.
+func TestFunctionsRunTwice(t *testing.T) {
+	e := newEnv(t, func(c *engine.Config) { c.Store = rehearsingStore{c.Store} })
+	tests := []struct {
+		card   string
+		status payloom.PaymentStatus
+		events []payloom.EventType
+	}{
+		{sandbox.CardVisa, payloom.PaymentStatusCaptured,
+			[]payloom.EventType{payloom.EventPaymentCreated, payloom.EventPaymentAuthorized, payloom.EventPaymentCaptured}},
+		{sandbox.CardDeclined, payloom.PaymentStatusDeclined,
+			[]payloom.EventType{payloom.EventPaymentCreated, payloom.EventPaymentFailed}},
+	}
+	for i, tt := range tests {
+		for _, claimed := range []bool{false, true} {
+			req := paymentReq(e.token(tt.card), 1000, payloom.CaptureMethodAutomatic)
+			var p *payloom.Payment
+			var err error
+			var claim *payloom.Claim
+			if claimed {
+				claim = newClaim(e.scope, fmt.Sprintf("twice-%d", i))
+				p, err = e.eng.CreatePaymentClaimed(e.ctx, claim, req)
+			} else {
+				p, err = e.eng.CreatePayment(e.ctx, e.scope, fmt.Sprintf("op_twice_%d", i), req)
+			}
+			if err != nil {
+				t.Fatalf("create (%s, claimed %v): %v", tt.card, claimed, err)
+			}
+			stored := e.payment(p.ID)
+			if p.Status != tt.status || stored.Status != tt.status || p.Version != stored.Version {
+				t.Errorf("(%s, claimed %v) returned %s v%d, stored %s v%d; want %s", tt.card, claimed,
+					p.Status, p.Version, stored.Status, stored.Version, tt.status)
+			}
+			if got := eventTypes(e.events(p.ID)); !equalTypes(got, tt.events) {
+				t.Errorf("(%s, claimed %v) events = %v; want %v (each once)", tt.card, claimed, got, tt.events)
+			}
+			if !claimed {
+				continue
+			}
+			rec, err := e.idempotencyRecord(claim.Key)
+			want := fmt.Sprintf(`{"id":%q,"status":%q}`, p.ID, tt.status)
+			if err != nil || !claim.Completed || string(claim.Body) != want || string(rec.ResponseBody) != want {
+				t.Errorf("(%s) claim %+v, stored record %+v, %v; want the response %s stored", tt.card, claim, rec, err, want)
+			}
+		}
 	}
 }

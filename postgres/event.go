@@ -19,7 +19,7 @@ func (t *tx) CreateEvent(ctx context.Context, ev *payloom.Event) error {
 		return e.err
 	}
 	// dispatched_at: see payloom.Tx.CreateEvent.
-	return t.insertNew(ctx, "event", insertEventSQL, append([]any{prepared}, args...)...)
+	return t.insertNew(ctx, "event", insertEventSQL, append([]any{t.prepared}, args...)...)
 }
 
 // insertEventSQL looks for the merchant's endpoints through their scope

@@ -25,7 +25,7 @@ func (t *tx) CreateIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "idempotency key", insertIdempotencyKeySQL, append([]any{prepared}, args...)...)
+	return t.insertNew(ctx, "idempotency key", insertIdempotencyKeySQL, append([]any{t.prepared}, args...)...)
 }
 
 var (
@@ -43,7 +43,7 @@ var (
 )
 
 func (t *tx) GetIdempotencyKey(ctx context.Context, scope payloom.Scope, key string) (*payloom.IdempotencyKey, error) {
-	row := t.tx.QueryRow(ctx, t.pick(getIdempotencyKeySQL), prepared, scope.MerchantID, scope.Livemode, key)
+	row := t.tx.QueryRow(ctx, t.pick(getIdempotencyKeySQL), t.prepared, scope.MerchantID, scope.Livemode, key)
 	var k payloom.IdempotencyKey
 	var locked, completed, created pgtype.Timestamptz
 	if err := row.Scan(&k.ID, &k.MerchantID, &k.Livemode, &k.Key, &k.Fingerprint, &k.Method, &k.Path, &locked,
@@ -63,7 +63,7 @@ func (t *tx) UpdateIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey
 	if e.err != nil {
 		return e.err
 	}
-	return t.execOne(ctx, "idempotency key", updateIdempotencyKeySQL, append([]any{prepared}, args...)...)
+	return t.execOne(ctx, "idempotency key", updateIdempotencyKeySQL, append([]any{t.prepared}, args...)...)
 }
 
 func (t *tx) CompleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey, token string) error {
@@ -72,11 +72,11 @@ func (t *tx) CompleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyK
 	if e.err != nil {
 		return e.err
 	}
-	return t.execOne(ctx, "idempotency key", completeIdempotencyKeySQL, append([]any{prepared}, args...)...)
+	return t.execOne(ctx, "idempotency key", completeIdempotencyKeySQL, append([]any{t.prepared}, args...)...)
 }
 
 func (t *tx) DeleteIdempotencyKey(ctx context.Context, k *payloom.IdempotencyKey) error {
-	return t.execOne(ctx, "idempotency key", deleteIdempotencyKeySQL, prepared, k.ID, k.MerchantID, k.Livemode)
+	return t.execOne(ctx, "idempotency key", deleteIdempotencyKeySQL, t.prepared, k.ID, k.MerchantID, k.Livemode)
 }
 
 // DeleteIdempotencyKeysBefore runs on every node at once without waiting on

@@ -68,6 +68,8 @@ var (
 		` AND (merchant_id, livemode) IS NOT DISTINCT FROM ($`+strconv.Itoa(len(paymentMutableCols)+2)+
 		`, $`+strconv.Itoa(len(paymentMutableCols)+3)+`) AND version = $`+strconv.Itoa(len(paymentMutableCols)+4),
 		"payments_pkey")
+	getPaymentByCreationKeySQL = keyedLockable(`SELECT `+paymentCols+` FROM payments
+		WHERE merchant_id = $1 AND livemode = $2 AND creation_key = $3`, "payments_creation_key")
 	getPaymentSQL = keyedLockable(`SELECT `+paymentCols+` FROM payments
 		WHERE id = $1 AND (merchant_id, livemode) IS NOT DISTINCT FROM ($2, $3)`, "payments_pkey")
 	insertAttemptSQL = keyed(`INSERT INTO attempts (` + attemptCols + `)
@@ -89,11 +91,11 @@ func (t *tx) CreatePayment(ctx context.Context, p *payloom.Payment) error {
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "payment", insertPaymentSQL, append([]any{prepared}, args...)...)
+	return t.insertNew(ctx, "payment", insertPaymentSQL, append([]any{t.prepared}, args...)...)
 }
 
 func (t *tx) GetPayment(ctx context.Context, scope payloom.Scope, id string) (*payloom.Payment, error) {
-	p, err := t.scanPayment(t.tx.QueryRow(ctx, t.pick(getPaymentSQL), prepared, id, scope.MerchantID, scope.Livemode))
+	p, err := t.scanPayment(t.tx.QueryRow(ctx, t.pick(getPaymentSQL), t.prepared, id, scope.MerchantID, scope.Livemode))
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +106,7 @@ func (t *tx) GetPaymentByCreationKey(ctx context.Context, scope payloom.Scope, k
 	if key == "" {
 		return nil, notFound("payment")
 	}
-	p, err := t.scanPayment(t.tx.QueryRow(ctx,
-		`SELECT `+paymentCols+` FROM payments WHERE merchant_id = $1 AND livemode = $2 AND creation_key = $3`+t.forUpdate(),
+	p, err := t.scanPayment(t.tx.QueryRow(ctx, t.pick(getPaymentByCreationKeySQL), t.prepared,
 		scope.MerchantID, scope.Livemode, key))
 	if err != nil {
 		return nil, err
@@ -120,7 +121,7 @@ func (t *tx) UpdatePayment(ctx context.Context, p *payloom.Payment) error {
 		return e.err
 	}
 	args = append(args, p.ID, p.MerchantID, p.Livemode, p.Version)
-	tag, err := t.exec(ctx, "payment", updatePaymentSQL, append([]any{prepared}, args...)...)
+	tag, err := t.exec(ctx, "payment", updatePaymentSQL, append([]any{t.prepared}, args...)...)
 	if err != nil {
 		return err
 	}
@@ -252,7 +253,7 @@ func (t *tx) CreateAttempt(ctx context.Context, a *payloom.Attempt) error {
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "attempt", insertAttemptSQL, append([]any{prepared}, args...)...)
+	return t.insertNew(ctx, "attempt", insertAttemptSQL, append([]any{t.prepared}, args...)...)
 }
 
 func (t *tx) UpdateAttempt(ctx context.Context, a *payloom.Attempt) error {
@@ -262,7 +263,7 @@ func (t *tx) UpdateAttempt(ctx context.Context, a *payloom.Attempt) error {
 	if e.err != nil {
 		return e.err
 	}
-	return t.execOne(ctx, "attempt", updateAttemptSQL, append([]any{prepared}, args...)...)
+	return t.execOne(ctx, "attempt", updateAttemptSQL, append([]any{t.prepared}, args...)...)
 }
 
 // ListLateCheckPayments, inside Update, locks the rows it returns and
@@ -303,7 +304,7 @@ func (t *tx) fillAttempts(ctx context.Context, ps []*payloom.Payment) error {
 	var rows pgx.Rows
 	var err error
 	if len(ids) == 1 {
-		rows, err = t.tx.Query(ctx, paymentAttemptsSQL, prepared, ids[0])
+		rows, err = t.tx.Query(ctx, paymentAttemptsSQL, t.prepared, ids[0])
 	} else {
 		rows, err = t.tx.Query(ctx, `SELECT `+attemptCols+` FROM attempts WHERE payment_id = ANY($1)
 			ORDER BY payment_id, created_at, id`, ids)

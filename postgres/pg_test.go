@@ -140,6 +140,71 @@ func TestSessionSettings(t *testing.T) {
 	}
 }
 
+// TestStatementHandlingFromURL: a URL that chooses pgx's statement handling
+// gets it for every statement, keyed ones too, and every statement is then
+// planned for its values; a payment can be written and read back in each.
+func TestStatementHandlingFromURL(t *testing.T) {
+	t.Parallel()
+	tmpl, err := migratedTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, params := range []string{
+		"default_query_exec_mode=cache_statement", "default_query_exec_mode=cache_describe",
+		"default_query_exec_mode=describe_exec", "description_cache_capacity=0",
+		"statement_cache_capacity=0&default_query_exec_mode=cache_describe",
+	} {
+		t.Run(params, func(t *testing.T) {
+			s, err := Open(ctx, pgtest.NewDatabaseFrom(t, tmpl)+"&"+params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var mode string
+			if err := s.pool.QueryRow(ctx, "SELECT current_setting('plan_cache_mode')").Scan(&mode); err != nil {
+				t.Fatal(err)
+			}
+			if mode != "force_custom_plan" {
+				t.Errorf("plan_cache_mode = %q; want force_custom_plan", mode)
+			}
+			scope, p := fixture(t, s)
+			if got := getPayment(t, s, scope, p.ID); got.ID != p.ID || got.Amount != p.Amount {
+				t.Errorf("GetPayment = %+v; want %+v", got, p)
+			}
+			p.Description = "changed"
+			err = s.Update(ctx, func(tx payloom.Tx) error { return tx.UpdatePayment(ctx, p) })
+			if err != nil {
+				t.Errorf("UpdatePayment = %v", err)
+			}
+		})
+	}
+}
+
+// TestUnsupportedStatementHandling: statement handling the store cannot
+// work with is refused at Open, with the setting named.
+func TestUnsupportedStatementHandling(t *testing.T) {
+	t.Parallel()
+	tmpl, err := migratedTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := pgtest.NewDatabaseFrom(t, tmpl)
+	for params, want := range map[string]string{
+		"default_query_exec_mode=exec":                                        "default_query_exec_mode=exec",
+		"default_query_exec_mode=simple_protocol":                             "default_query_exec_mode=simple_protocol",
+		"statement_cache_capacity=0":                                          "statement_cache_capacity=0",
+		"default_query_exec_mode=cache_describe&description_cache_capacity=0": "description_cache_capacity=0",
+	} {
+		s, err := Open(ctx, url+"&"+params)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(url&%s) = nil error; want one naming %s", params, want)
+		} else if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(url&%s) = %v; want an error naming %s", params, err, want)
+		}
+	}
+}
+
 // TestMigrateConcurrently runs Migrate from three stores (three pools, as
 // three nodes starting at once) on an empty database.
 func TestMigrateConcurrently(t *testing.T) {

@@ -70,6 +70,8 @@ type Store struct {
 	// backoff returns the pause before running fn for the attempt'th time
 	// (2, 3, ...).
 	backoff func(attempt int) time.Duration
+	// prepared is how keyed statements run (tx.prepared).
+	prepared pgx.QueryExecMode
 }
 
 // Open connects to the database at url (postgres://user:pass@host:port/db?...,
@@ -98,23 +100,52 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	// Statements are planned for their values, except keyed ones (see
 	// Statement plans in tx.go): pgx sends a statement unnamed unless the
 	// call asks for a prepared one, and plan_cache_mode=auto lets
-	// PostgreSQL reuse the generic plan of a keyed statement.
-	if !strings.Contains(url, "default_query_exec_mode") {
+	// PostgreSQL reuse the generic plan of a keyed statement. A URL that
+	// chooses the statement handling gets it for every statement, each
+	// planned for its values.
+	prepared, planMode := pgx.QueryExecModeCacheStatement, "auto"
+	if strings.Contains(url, "default_query_exec_mode") || strings.Contains(url, "_cache_capacity") {
+		prepared, planMode = cfg.ConnConfig.DefaultQueryExecMode, "force_custom_plan"
+	} else {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
 	if _, ok := rp["plan_cache_mode"]; !ok {
-		rp["plan_cache_mode"] = "auto"
+		rp["plan_cache_mode"] = planMode
+	}
+	if err := checkExecMode(cfg.ConnConfig); err != nil {
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, updateIso: pgx.ReadCommitted, backoff: backoff}
+	s := &Store{pool: pool, updateIso: pgx.ReadCommitted, backoff: backoff, prepared: prepared}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkExecMode refuses statement handling the store cannot work with,
+// rather than fail every statement later.
+func checkExecMode(c *pgx.ConnConfig) error {
+	switch mode := c.DefaultQueryExecMode; {
+	case mode == pgx.QueryExecModeExec || mode == pgx.QueryExecModeSimpleProtocol:
+		// Without a description from the server, pgx guesses a
+		// parameter's type from its Go type: a JSON document sent as
+		// bytes would reach a json column as bytea text.
+		name := "exec"
+		if mode == pgx.QueryExecModeSimpleProtocol {
+			name = "simple_protocol"
+		}
+		return fmt.Errorf("postgres: default_query_exec_mode=%s is not supported: use cache_statement, cache_describe or describe_exec", name)
+	case mode == pgx.QueryExecModeCacheStatement && c.StatementCacheCapacity == 0:
+		return errors.New("postgres: statement_cache_capacity=0 needs default_query_exec_mode=cache_describe or describe_exec")
+	case mode == pgx.QueryExecModeCacheDescribe && c.DescriptionCacheCapacity == 0:
+		return errors.New("postgres: description_cache_capacity=0 needs default_query_exec_mode=cache_statement or describe_exec")
+	}
+	return nil
 }
 
 // Pool returns the connection pool, for tools that need raw access (tests,
@@ -176,7 +207,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(tx payloom.Tx) error) (r
 			pt.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	t := &tx{tx: pt, update: true}
+	t := &tx{tx: pt, update: true, prepared: s.prepared}
 	if err := fn(t); err != nil {
 		return t.retryErr != nil || isRetryable(err), err
 	}
@@ -203,7 +234,7 @@ func (s *Store) View(ctx context.Context, fn func(tx payloom.Tx) error) error {
 		return fmt.Errorf("postgres: begin read: %w", err)
 	}
 	defer pt.Rollback(context.WithoutCancel(ctx))
-	return fn(&tx{tx: pt})
+	return fn(&tx{tx: pt, prepared: s.prepared})
 }
 
 // backoff is exponential with full jitter in its upper half: 2-4 ms before

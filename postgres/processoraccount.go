@@ -45,7 +45,7 @@ var listProcessorAccountsSQL = keyed(`SELECT `+processorAccountCols+` FROM proce
 	WHERE merchant_id = $1 AND livemode = $2 ORDER BY created_at, id`, "processor_accounts_name")
 
 func (t *tx) ListProcessorAccounts(ctx context.Context, scope payloom.Scope) ([]*payloom.ProcessorAccount, error) {
-	rows, err := t.tx.Query(ctx, listProcessorAccountsSQL, prepared, scope.MerchantID, scope.Livemode)
+	rows, err := t.tx.Query(ctx, listProcessorAccountsSQL, t.prepared, scope.MerchantID, scope.Livemode)
 	if err != nil {
 		return nil, t.dbError("processor account", err)
 	}
@@ -108,7 +108,7 @@ func (t *tx) GetRouting(ctx context.Context, scope payloom.Scope) (*payloom.Rout
 	r := payloom.Routing{MerchantID: scope.MerchantID, Livemode: scope.Livemode}
 	var rules []byte
 	var updated pgtype.Timestamptz
-	err := t.tx.QueryRow(ctx, t.pick(getRoutingSQL), prepared, scope.MerchantID, scope.Livemode).Scan(&rules, &updated, &r.Version)
+	err := t.tx.QueryRow(ctx, t.pick(getRoutingSQL), t.prepared, scope.MerchantID, scope.Livemode).Scan(&rules, &updated, &r.Version)
 	if err != nil {
 		return nil, t.dbError("routing", err)
 	}

@@ -16,6 +16,9 @@ type tx struct {
 	// update is set inside Update: reads of rows the transaction may
 	// change take row locks.
 	update bool
+	// prepared runs a keyed statement (see Statement plans): passed as
+	// its first argument.
+	prepared pgx.QueryExecMode
 	// retryErr is the first serialization failure or deadlock a statement
 	// hit. The transaction is then aborted, whatever fn does with the
 	// error, and Update runs fn again.
@@ -57,7 +60,7 @@ const forNoKeyUpdate = " FOR NO KEY UPDATE"
 //
 // A statement declared with keyed reads its rows through one unique index,
 // or inserts one row, so one plan is right for every value. It runs as a
-// named prepared statement (prepared as its first argument): after five
+// named prepared statement (t.prepared as its first argument): after five
 // custom plans PostgreSQL reuses a generic plan and stops planning it.
 // Planning was a quarter of PostgreSQL's CPU on the payment path, where
 // every statement is keyed. A keyed statement that also checks the scope
@@ -67,11 +70,12 @@ const forNoKeyUpdate = " FOR NO KEY UPDATE"
 // = $3" it could pick an index on (merchant_id, livemode, ...) and read
 // every row of the merchant for one lookup. TestKeyedStatementPlans checks
 // the generic plan of every keyed statement.
-
-// prepared, as a statement's first argument, runs it as a named prepared
-// statement whose generic plan PostgreSQL may reuse: only for statements
-// declared with keyed.
-const prepared = pgx.QueryExecModeCacheStatement
+//
+// A URL that chooses pgx's statement handling (default_query_exec_mode,
+// statement_cache_capacity, description_cache_capacity) is followed for
+// every statement, keyed or not, and every statement is then planned for
+// its values (plan_cache_mode=force_custom_plan), unless the URL sets
+// plan_cache_mode too.
 
 // keyedStatement is a statement declared with keyed and the indexes its
 // generic plan may read (none for an INSERT ... VALUES).
@@ -163,7 +167,7 @@ func (t *tx) CreateMerchant(ctx context.Context, m *payloom.Merchant) error {
 var getMerchantSQL = keyedLockable(`SELECT `+merchantCols+` FROM merchants WHERE id = $1`, "merchants_pkey")
 
 func (t *tx) GetMerchant(ctx context.Context, id string) (*payloom.Merchant, error) {
-	row := t.tx.QueryRow(ctx, t.pick(getMerchantSQL), prepared, id)
+	row := t.tx.QueryRow(ctx, t.pick(getMerchantSQL), t.prepared, id)
 	var m payloom.Merchant
 	var created pgtype.Timestamptz
 	if err := row.Scan(&m.ID, &m.Name, &m.MinAmount, &m.MaxAmount, &m.IdempotencyKeyOptional, &created); err != nil {
@@ -208,7 +212,7 @@ func (t *tx) GetAPIKey(ctx context.Context, id string) (*payloom.APIKey, error) 
 // GetAPIKeyByLookup does not lock: it serves authentication, which only
 // reads.
 func (t *tx) GetAPIKeyByLookup(ctx context.Context, lookup string) (*payloom.APIKey, error) {
-	return t.scanAPIKey(t.tx.QueryRow(ctx, getAPIKeyByLookupSQL, prepared, lookup))
+	return t.scanAPIKey(t.tx.QueryRow(ctx, getAPIKeyByLookupSQL, t.prepared, lookup))
 }
 
 var getAPIKeyByLookupSQL = keyed(`SELECT `+apiKeyCols+` FROM api_keys WHERE lookup = $1`, "api_keys_lookup")
@@ -263,7 +267,7 @@ var getCardSQL = keyed(`SELECT `+cardCols+` FROM cards
 
 // GetCard does not lock: cards never change.
 func (t *tx) GetCard(ctx context.Context, scope payloom.Scope, id string) (*payloom.Card, error) {
-	row := t.tx.QueryRow(ctx, getCardSQL, prepared, id, scope.MerchantID, scope.Livemode)
+	row := t.tx.QueryRow(ctx, getCardSQL, t.prepared, id, scope.MerchantID, scope.Livemode)
 	var c payloom.Card
 	s := &c.Summary
 	var brand string
@@ -289,7 +293,7 @@ func (t *tx) CreateSandboxOperation(ctx context.Context, op *payloom.SandboxOper
 	if e.err != nil {
 		return e.err
 	}
-	return t.insertNew(ctx, "sandbox operation", insertSandboxOperationSQL, append([]any{prepared}, args...)...)
+	return t.insertNew(ctx, "sandbox operation", insertSandboxOperationSQL, append([]any{t.prepared}, args...)...)
 }
 
 var (
@@ -301,7 +305,7 @@ var (
 
 // GetSandboxOperation does not lock: operations never change.
 func (t *tx) GetSandboxOperation(ctx context.Context, key string) (*payloom.SandboxOperation, error) {
-	row := t.tx.QueryRow(ctx, getSandboxOperationSQL, prepared, key)
+	row := t.tx.QueryRow(ctx, getSandboxOperationSQL, t.prepared, key)
 	var op payloom.SandboxOperation
 	var currency string
 	var created pgtype.Timestamptz
