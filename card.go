@@ -115,6 +115,10 @@ type Vault interface {
 	// no such token exists in this scope.
 	Card(ctx context.Context, scope Scope, token string) (*Card, error)
 
+	// CardIn is Card inside tx, a transaction the caller holds on the
+	// vault's store.
+	CardIn(ctx context.Context, tx Tx, scope Scope, token string) (*Card, error)
+
 	// Reveal decrypts a token's card for a processor call, with the CVC if
 	// it is still held. CodeNotFound as Card.
 	Reveal(ctx context.Context, scope Scope, token string) (*CardData, error)

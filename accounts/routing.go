@@ -271,22 +271,43 @@ const routeTimeout = 10 * time.Second
 func (s *Service) Route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Processor, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), routeTimeout)
 	defer cancel()
-	var accts []*payloom.ProcessorAccount
-	var routing *payloom.Routing
+	var route func(*payloom.Payment) ([]payloom.Processor, error)
 	err := s.store.View(ctx, func(tx payloom.Tx) error {
 		var err error
-		if accts, err = tx.ListProcessorAccounts(ctx, scope); err != nil {
-			return err
-		}
-		routing, err = tx.GetRouting(ctx, scope)
-		if payloom.IsCode(err, payloom.CodeNotFound) {
-			routing, err = nil, nil
-		}
+		route, err = s.RouterIn(ctx, tx, scope)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	return route(p)
+}
+
+// RouterIn implements engine.PreparedRouter: it reads the scope's accounts
+// and rules in tx, a read the engine's payment path already holds, and
+// returns Route as of that read.
+func (s *Service) RouterIn(ctx context.Context, tx payloom.Tx, scope payloom.Scope) (func(*payloom.Payment) ([]payloom.Processor, error), error) {
+	accts, err := tx.ListProcessorAccounts(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	routing, err := tx.GetRouting(ctx, scope)
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		routing, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func(p *payloom.Payment) ([]payloom.Processor, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), routeTimeout)
+		defer cancel()
+		return s.routeBy(ctx, scope, accts, routing, p)
+	}, nil
+}
+
+// routeBy is Route on the scope's accounts and routing rules.
+func (s *Service) routeBy(ctx context.Context, scope payloom.Scope, accts []*payloom.ProcessorAccount, routing *payloom.Routing,
+	p *payloom.Payment) ([]payloom.Processor, error) {
 	byID := map[string]*payloom.ProcessorAccount{}
 	var enabled []*payloom.ProcessorAccount
 	for _, a := range accts {

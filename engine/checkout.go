@@ -331,7 +331,7 @@ func (e *Engine) confirmRoute(ctx context.Context, scope payloom.Scope, opKey, i
 	draft.Status = payloom.PaymentStatusProcessing
 	draft.PaymentMethod = method
 	draft.Attempts = nil
-	return e.firstProcessor(scope, &draft, "")
+	return e.firstProcessor(scope, &draft, "", nil)
 }
 
 // cancelUnpaid cancels a payment in requires_payment_method inside the

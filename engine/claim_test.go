@@ -18,7 +18,12 @@ import (
 // countingStore counts the engine's write transactions.
 type countingStore struct {
 	payloom.Store
-	updates atomic.Int64
+	updates, views atomic.Int64
+}
+
+func (s *countingStore) View(ctx context.Context, fn func(tx payloom.Tx) error) error {
+	s.views.Add(1)
+	return s.Store.View(ctx, fn)
 }
 
 func (s *countingStore) Update(ctx context.Context, fn func(tx payloom.Tx) error) error {
@@ -26,11 +31,18 @@ func (s *countingStore) Update(ctx context.Context, fn func(tx payloom.Tx) error
 	return s.Store.Update(ctx, fn)
 }
 
-// countingVault counts the vault's reads of a card: Card and Reveal each
-// read it from the store, RevealCard reveals a copy read before.
+// countingVault counts the vault's reads of a card: Card, CardIn and
+// Reveal each read it from the store (inCaller counts CardIn's, inside a
+// transaction of the caller), RevealCard reveals a copy read before.
 type countingVault struct {
 	payloom.Vault
-	reads, revealed atomic.Int64
+	reads, inCaller, revealed atomic.Int64
+}
+
+func (v *countingVault) CardIn(ctx context.Context, tx payloom.Tx, scope payloom.Scope, token string) (*payloom.Card, error) {
+	v.reads.Add(1)
+	v.inCaller.Add(1)
+	return v.Vault.CardIn(ctx, tx, scope, token)
 }
 
 func (v *countingVault) Card(ctx context.Context, scope payloom.Scope, token string) (*payloom.Card, error) {
@@ -398,5 +410,65 @@ func TestPurgeInChunks(t *testing.T) {
 	}
 	if _, err := e.idempotencyRecord("old-0"); !payloom.IsCode(err, payloom.CodeNotFound) {
 		t.Errorf("old-0 after the purge: %v; want not found", err)
+	}
+}
+
+// preparedRouter is a StaticRouter that is also an engine.PreparedRouter,
+// counting how it is asked.
+type preparedRouter struct {
+	engine.StaticRouter
+	routes, prepared atomic.Int64
+}
+
+func (r *preparedRouter) Route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Processor, error) {
+	r.routes.Add(1)
+	return r.StaticRouter.Route(scope, p)
+}
+
+func (r *preparedRouter) RouterIn(ctx context.Context, tx payloom.Tx, scope payloom.Scope) (func(*payloom.Payment) ([]payloom.Processor, error), error) {
+	r.prepared.Add(1)
+	if _, err := tx.GetMerchant(ctx, scope.MerchantID); err != nil { // a read in the engine's transaction
+		return nil, err
+	}
+	return func(p *payloom.Payment) ([]payloom.Processor, error) { return r.StaticRouter.Route(scope, p) }, nil
+}
+
+// TestPaymentReadsOnce: a card payment reads its merchant, key, card and
+// route in one read transaction of the engine (the vault's CardIn and the
+// router's RouterIn inside it), and routes by that read.
+func TestPaymentReadsOnce(t *testing.T) {
+	counter := &countingStore{}
+	vault := &countingVault{}
+	router := &preparedRouter{}
+	e := newEnv(t, func(c *engine.Config) {
+		counter.Store = c.Store
+		c.Store = counter
+		vault.Vault = c.Vault
+		c.Vault = vault
+		c.Router = router
+	})
+	router.StaticRouter = engine.StaticRouter{Test: []payloom.Processor{e.sandbox}}
+	for i, claimed := range []bool{true, false} {
+		req := paymentReq(e.token(sandbox.CardVisa), 1000, payloom.CaptureMethodAutomatic)
+		views, reads, inCaller := counter.views.Load(), vault.reads.Load(), vault.inCaller.Load()
+		var p *payloom.Payment
+		var err error
+		if claimed {
+			p, err = e.eng.CreatePaymentClaimed(e.ctx, newClaim(e.scope, fmt.Sprintf("once-%d", i)), req)
+		} else {
+			p, err = e.eng.CreatePayment(e.ctx, e.scope, fmt.Sprintf("op_once_%d", i), req)
+		}
+		if err != nil || p.Status != payloom.PaymentStatusCaptured {
+			t.Fatalf("create (claimed %v) = %+v, %v; want a captured payment", claimed, p, err)
+		}
+		if n := counter.views.Load() - views; n != 1 {
+			t.Errorf("claimed %v: %d read transactions of the engine; want 1", claimed, n)
+		}
+		if r, in := vault.reads.Load()-reads, vault.inCaller.Load()-inCaller; r != 1 || in != 1 {
+			t.Errorf("claimed %v: %d reads of the card, %d in the engine's transaction; want 1 and 1", claimed, r, in)
+		}
+	}
+	if r, p := router.routes.Load(), router.prepared.Load(); r != 0 || p != 2 {
+		t.Errorf("router: Route called %d times, RouterIn %d; want 0 and 2", r, p)
 	}
 }

@@ -64,7 +64,7 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	if claim != nil {
 		claimKey = claim.Key
 	}
-	card, err := e.validatePayment(ctx, scope, req, claimKey)
+	card, route, err := e.validatePayment(ctx, scope, req, claimKey)
 	if claim != nil && (err != nil || card == nil) {
 		// Nothing claimed: the usual path decides (an existing record
 		// may hold the answer to this very request).
@@ -86,7 +86,7 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 	// The route is chosen before the transaction, on a draft of the
 	// payment, so that a router may look at everything the payment says.
 	draft := newPayment(scope, opKey, req, card, "", e.now())
-	first, err := e.firstProcessor(scope, draft, req.Processor)
+	first, err := e.firstProcessor(scope, draft, req.Processor, route)
 	if err != nil {
 		if claim != nil {
 			return nil, err
@@ -220,74 +220,97 @@ func (e *Engine) resumeExisting(ctx context.Context, scope payloom.Scope, opKey 
 // with errNotClaimed, before any other check and before routing, which
 // may take a circuit breaker's one probe for a payment it then never
 // sends.
-func (e *Engine) validatePayment(ctx context.Context, scope payloom.Scope, req *payloom.PaymentCreate, claimKey string) (*payloom.Card, error) {
+func (e *Engine) validatePayment(ctx context.Context, scope payloom.Scope, req *payloom.PaymentCreate, claimKey string) (*payloom.Card, routeFunc, error) {
 	if req == nil {
-		return nil, payloom.Errorf(payloom.CodeValidation, "empty payment request")
+		return nil, nil, payloom.Errorf(payloom.CodeValidation, "empty payment request")
 	}
 	if _, ok := req.Currency.Exponent(); !ok {
-		return nil, payloom.FieldError("currency", "%q is not a supported ISO 4217 currency", string(req.Currency))
+		return nil, nil, payloom.FieldError("currency", "%q is not a supported ISO 4217 currency", string(req.Currency))
 	}
 	switch req.CaptureMethod {
 	case "", payloom.CaptureMethodAutomatic, payloom.CaptureMethodManual:
 	default:
-		return nil, payloom.FieldError("capture_method", "capture_method must be automatic or manual")
+		return nil, nil, payloom.FieldError("capture_method", "capture_method must be automatic or manual")
 	}
 	if req.PaymentMethodType != "" && req.PaymentMethodType != payloom.PaymentMethodTypeCard {
-		return nil, payloom.FieldError("payment_method[type]", "payment_method[type] must be card")
+		return nil, nil, payloom.FieldError("payment_method[type]", "payment_method[type] must be card")
 	}
 	var m *payloom.Merchant
 	taken := false
+	// The card the request names and the route are read with the
+	// merchant: one read transaction instead of three. A saved method's
+	// card is known only after resolveCustomer, and read then.
+	token := req.CardToken
+	var card *payloom.Card
+	var cardErr error
+	var route routeFunc
 	err := e.view(ctx, "get_merchant", func(tx payloom.Tx) error {
 		var err error
-		if m, err = tx.GetMerchant(ctx, scope.MerchantID); err != nil || claimKey == "" {
+		taken, card, cardErr, route = false, nil, nil, nil
+		if m, err = tx.GetMerchant(ctx, scope.MerchantID); err != nil {
 			return err
 		}
-		_, err = tx.GetIdempotencyKey(ctx, scope, claimKey)
-		taken = err == nil
-		if payloom.IsCode(err, payloom.CodeNotFound) {
-			err = nil
+		if claimKey != "" {
+			_, err = tx.GetIdempotencyKey(ctx, scope, claimKey)
+			if taken = err == nil; taken || !payloom.IsCode(err, payloom.CodeNotFound) {
+				return err
+			}
 		}
-		return err
+		if token == "" {
+			return nil
+		}
+		if card, cardErr = e.vault.CardIn(ctx, tx, scope, token); cardErr != nil {
+			return nil // answered below, after the request's other checks
+		}
+		if pr, ok := e.router.(PreparedRouter); ok {
+			if route, err = pr.RouterIn(ctx, tx, scope); err != nil {
+				route = nil // routed later, in a read of its own
+			}
+		}
+		return nil
 	})
 	if taken {
-		return nil, errNotClaimed
+		return nil, nil, errNotClaimed
 	}
 	if payloom.IsCode(err, payloom.CodeNotFound) {
-		return nil, payloom.FieldError("merchant_id", "no such merchant")
+		return nil, nil, payloom.FieldError("merchant_id", "no such merchant")
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if req.Amount < m.MinAmount {
-		return nil, payloom.FieldError("amount", "amount must be at least %d (%s %s)", m.MinAmount, payloom.FormatAmount(m.MinAmount, req.Currency), req.Currency)
+		return nil, nil, payloom.FieldError("amount", "amount must be at least %d (%s %s)", m.MinAmount, payloom.FormatAmount(m.MinAmount, req.Currency), req.Currency)
 	}
 	if req.Amount > m.MaxAmount {
-		return nil, payloom.FieldError("amount", "amount must be at most %d (%s %s)", m.MaxAmount, payloom.FormatAmount(m.MaxAmount, req.Currency), req.Currency)
+		return nil, nil, payloom.FieldError("amount", "amount must be at most %d (%s %s)", m.MaxAmount, payloom.FormatAmount(m.MaxAmount, req.Currency), req.Currency)
 	}
 	if err := e.resolveCustomer(ctx, scope, req); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := payloom.ValidatePage(req, scope.Livemode, e.now()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if req.CardToken == "" && req.PaymentMethodType == "" {
-		return nil, nil // no payment method: paid later, on the hosted page
+		return nil, nil, nil // no payment method: paid later, on the hosted page
 	}
 	const tokenParam = "payment_method[card][token]"
 	if req.CardToken == "" {
-		return nil, payloom.FieldError(tokenParam, "payment_method[card][token] is required")
+		return nil, nil, payloom.FieldError(tokenParam, "payment_method[card][token] is required")
 	}
-	card, err := e.vault.Card(ctx, scope, req.CardToken)
-	if payloom.IsCode(err, payloom.CodeNotFound) {
-		return nil, payloom.FieldError(tokenParam, "no such token")
+	if token == "" || req.CardToken != token {
+		route = nil
+		card, cardErr = e.vault.Card(ctx, scope, req.CardToken)
 	}
-	if err != nil {
-		if payloom.ErrorCode(err) == payloom.CodeInternal {
-			e.log.ErrorContext(ctx, "vault read failed", "err", err)
+	if payloom.IsCode(cardErr, payloom.CodeNotFound) {
+		return nil, nil, payloom.FieldError(tokenParam, "no such token")
+	}
+	if cardErr != nil {
+		if payloom.ErrorCode(cardErr) == payloom.CodeInternal {
+			e.log.ErrorContext(ctx, "vault read failed", "err", cardErr)
 		}
-		return nil, err
+		return nil, nil, cardErr
 	}
-	return card, nil
+	return card, route, nil
 }
 
 // Params of the payment request that name a customer or a saved method.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"slices"
 
@@ -35,6 +36,19 @@ type Router interface {
 	ProcessorNamed(scope payloom.Scope, name string) (payloom.Processor, error)
 }
 
+// PreparedRouter is implemented by a Router that can read what it routes by
+// in a read transaction the engine holds: a card payment then reads its
+// merchant, key, card and route in one transaction instead of three.
+type PreparedRouter interface {
+	Router
+	// RouterIn reads the scope's routing state in tx and returns Route
+	// as of that read.
+	RouterIn(ctx context.Context, tx payloom.Tx, scope payloom.Scope) (func(*payloom.Payment) ([]payloom.Processor, error), error)
+}
+
+// routeFunc is a PreparedRouter's Route as of one read.
+type routeFunc = func(*payloom.Payment) ([]payloom.Processor, error)
+
 // RoutableChecker is implemented by a Router whose ProcessorNamed also
 // finds processors that must take no new payments (a disabled or deleted
 // processor account, kept for the work it already took): a payment's
@@ -48,6 +62,12 @@ type RoutableChecker interface {
 // it is the scope's one processor, whatever it declares, as before routing
 // existed.
 func (e *Engine) route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Processor, error) {
+	return e.routeBy(scope, p, nil)
+}
+
+// routeBy is route with the router's decision taken by read, if not nil
+// (a PreparedRouter's, as of the payment's first read).
+func (e *Engine) routeBy(scope payloom.Scope, p *payloom.Payment, read routeFunc) ([]payloom.Processor, error) {
 	if e.router == nil {
 		proc, err := e.processorFor(scope)
 		if err != nil {
@@ -55,7 +75,13 @@ func (e *Engine) route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Proce
 		}
 		return []payloom.Processor{proc}, nil
 	}
-	procs, err := e.router.Route(scope, p)
+	var procs []payloom.Processor
+	var err error
+	if read != nil {
+		procs, err = read(p)
+	} else {
+		procs, err = e.router.Route(scope, p)
+	}
 	var out []payloom.Processor
 	for _, proc := range procs {
 		if proc != nil && canTake(proc.Capabilities(), p) {
@@ -248,8 +274,11 @@ func (r StaticRouter) ProcessorNamed(scope payloom.Scope, name string) (payloom.
 // routing: the route for p (as routing sees the payment, card included),
 // with requested, if named, put first. CreatePayment and ConfirmPayment
 // both start here, and the fallbacks after it come from the same route.
-func (e *Engine) firstProcessor(scope payloom.Scope, p *payloom.Payment, requested string) (payloom.Processor, error) {
-	route, err := e.route(scope, p)
+//
+// read, if not nil, is the router's decision as of the payment's first read
+// (validatePayment).
+func (e *Engine) firstProcessor(scope payloom.Scope, p *payloom.Payment, requested string, read routeFunc) (payloom.Processor, error) {
+	route, err := e.routeBy(scope, p, read)
 	if err != nil {
 		return nil, err
 	}

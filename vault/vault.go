@@ -211,19 +211,29 @@ func (v *Vault) Tokenize(ctx context.Context, scope payloom.Scope, in *payloom.C
 // Card returns the stored card of a token. CodeNotFound when the token does
 // not exist in the scope.
 func (v *Vault) Card(ctx context.Context, scope payloom.Scope, token string) (*payloom.Card, error) {
+	var card *payloom.Card
+	var cardErr error
+	err := v.store.View(ctx, func(tx payloom.Tx) error {
+		card, cardErr = v.CardIn(ctx, tx, scope, token)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vault: get card: %w", err)
+	}
+	return card, cardErr
+}
+
+// CardIn is Card inside tx, a transaction on the vault's store that the
+// caller holds: the engine reads a payment's card with its merchant.
+func (v *Vault) CardIn(ctx context.Context, tx payloom.Tx, scope payloom.Scope, token string) (*payloom.Card, error) {
 	if !payloom.HasPrefix(token, payloom.PrefixToken) {
 		return nil, payloom.Errorf(payloom.CodeNotFound, "no such token")
 	}
-	var card *payloom.Card
-	err := v.store.View(ctx, func(tx payloom.Tx) error {
-		var err error
-		card, err = tx.GetCard(ctx, scope, token)
-		return err
-	})
+	card, err := tx.GetCard(ctx, scope, token)
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		return nil, payloom.Errorf(payloom.CodeNotFound, "no such token")
+	}
 	if err != nil {
-		if payloom.IsCode(err, payloom.CodeNotFound) {
-			return nil, payloom.Errorf(payloom.CodeNotFound, "no such token")
-		}
 		return nil, fmt.Errorf("vault: get card: %w", err)
 	}
 	return card, nil

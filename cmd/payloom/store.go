@@ -120,6 +120,9 @@ func (noVault) Card(context.Context, payloom.Scope, string) (*payloom.Card, erro
 func (noVault) Reveal(context.Context, payloom.Scope, string) (*payloom.CardData, error) {
 	return nil, errNoVault
 }
+func (noVault) CardIn(context.Context, payloom.Tx, payloom.Scope, string) (*payloom.Card, error) {
+	return nil, errNoVault
+}
 func (noVault) RevealCard(context.Context, payloom.Scope, *payloom.Card) (*payloom.CardData, error) {
 	return nil, errNoVault
 }
