@@ -61,6 +61,23 @@ func (v *countingVault) RevealCard(ctx context.Context, scope payloom.Scope, car
 	return v.Vault.RevealCard(ctx, scope, card)
 }
 
+// newCountingEnv is newEnv with the engine's store and vault counting
+// their calls; configure, if not nil, changes the rest of the config.
+func newCountingEnv(t *testing.T, configure func(*engine.Config)) (*env, *countingStore, *countingVault) {
+	counter := &countingStore{}
+	vault := &countingVault{}
+	e := newEnv(t, func(c *engine.Config) {
+		counter.Store = c.Store
+		c.Store = counter
+		vault.Vault = c.Vault
+		c.Vault = vault
+		if configure != nil {
+			configure(c)
+		}
+	})
+	return e, counter, vault
+}
+
 // newClaim is a Claim as the API makes it, with a Respond that renders the
 // payment's ID and status (enough to tell which outcome it saw).
 func newClaim(scope payloom.Scope, key string) *payloom.Claim {
@@ -99,14 +116,7 @@ func (e *env) paymentCount() int {
 // Complete, and it reads the card once; a retry through Begin replays
 // exactly the stored response.
 func TestCreatePaymentClaimed(t *testing.T) {
-	counter := &countingStore{}
-	vault := &countingVault{}
-	e := newEnv(t, func(c *engine.Config) {
-		counter.Store = c.Store
-		c.Store = counter
-		vault.Vault = c.Vault
-		c.Vault = vault
-	})
+	e, counter, vault := newCountingEnv(t, nil)
 	tests := []struct {
 		card   string
 		status payloom.PaymentStatus
@@ -437,16 +447,8 @@ func (r *preparedRouter) RouterIn(ctx context.Context, tx payloom.Tx, scope payl
 // route in one read transaction of the engine (the vault's CardIn and the
 // router's RouterIn inside it), and routes by that read.
 func TestPaymentReadsOnce(t *testing.T) {
-	counter := &countingStore{}
-	vault := &countingVault{}
 	router := &preparedRouter{}
-	e := newEnv(t, func(c *engine.Config) {
-		counter.Store = c.Store
-		c.Store = counter
-		vault.Vault = c.Vault
-		c.Vault = vault
-		c.Router = router
-	})
+	e, counter, vault := newCountingEnv(t, func(c *engine.Config) { c.Router = router })
 	router.StaticRouter = engine.StaticRouter{Test: []payloom.Processor{e.sandbox}}
 	for i, claimed := range []bool{true, false} {
 		req := paymentReq(e.token(sandbox.CardVisa), 1000, payloom.CaptureMethodAutomatic)
