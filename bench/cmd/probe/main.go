@@ -6,9 +6,13 @@
 //	probe fsync DIR     how long this disk takes to make an 8 KiB append
 //	                    durable (write + fdatasync), the floor under every
 //	                    durable commit.
+//	probe log DIR       the most payments per second any durable write path
+//	                    could take on this machine: a bare append-only log
+//	                    (no index, no SQL) written as Payloom writes a
+//	                    payment, see probeLog.
 //
 // Output is "name value" lines. probe never writes to a database; the fsync
-// probe writes and removes one scratch file in DIR.
+// and log probes write and remove one scratch file in DIR.
 package main
 
 import (
@@ -30,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: probe sqlite FILE | probe fsync DIR")
+		fmt.Fprintln(os.Stderr, "usage: probe sqlite FILE | probe fsync DIR | probe log DIR")
 		os.Exit(2)
 	}
 	var err error
@@ -39,6 +43,8 @@ func main() {
 		err = probeSQLite(os.Stdout, os.Args[2])
 	case "fsync":
 		err = probeFsync(os.Stdout, os.Args[2], 200)
+	case "log":
+		err = probeLog(os.Stdout, os.Args[2], 32, 5*time.Second)
 	default:
 		err = fmt.Errorf("unknown probe %q", os.Args[1])
 	}
@@ -115,6 +121,118 @@ func probeFsync(w io.Writer, dir string, n int) error {
 	fmt.Fprintf(w, "fsync_p50_us %s\n", us(q(0.5)))
 	fmt.Fprintf(w, "fsync_p99_us %s\n", us(q(0.99)))
 	fmt.Fprintf(w, "fsync_max_us %s\n", us(lat[len(lat)-1]))
+	return nil
+}
+
+// logWrites are the sizes of a card payment's three durable writes in
+// Payloom, each waited for before the next: payment_created (the payment,
+// its attempt, its first event, the key's claim), the processor's ledger,
+// payment_recorded (the payment and attempt again, two events, the stored
+// response).
+var logWrites = []int{1600, 400, 4600}
+
+// probeLog measures the floor of a durable write path on this machine:
+// users goroutines create payments for d, each as the three appends of
+// logWrites, waiting for each to be durable; one writer goroutine appends
+// whatever is queued as one write and one fdatasync (group commit, as
+// Payloom's SQLite store does), with no index, no SQL and no HTTP. Its
+// payments/s bound what any store could do here with those writes; its
+// CPU µs per payment is what they cost at the least.
+func probeLog(w io.Writer, dir string, users int, d time.Duration) error {
+	f, err := os.CreateTemp(dir, "payloom-log-probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	type write struct {
+		b    []byte
+		done chan error
+	}
+	queue := make(chan *write, 4*users)
+	var groups int64
+	go func() {
+		buf := make([]byte, 0, 1<<20)
+		var batch []*write
+		for wr := range queue {
+			batch = append(batch[:0], wr)
+		drain:
+			for {
+				select {
+				case more, ok := <-queue:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, more)
+				default:
+					break drain
+				}
+			}
+			buf = buf[:0]
+			for _, b := range batch {
+				buf = append(buf, b.b...)
+			}
+			_, err := f.Write(buf)
+			if err == nil {
+				err = fdatasync(f)
+			}
+			groups++
+			for _, b := range batch {
+				b.done <- err
+			}
+		}
+	}()
+	var before, after syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
+		return err
+	}
+	start := time.Now()
+	stop := start.Add(d)
+	counts := make([]int64, users)
+	errs := make(chan error, users)
+	for u := range users {
+		go func() {
+			var err error
+			for err == nil && time.Now().Before(stop) {
+				for _, n := range logWrites {
+					wr := &write{b: make([]byte, n), done: make(chan error, 1)}
+					queue <- wr
+					if err = <-wr.done; err != nil {
+						break
+					}
+				}
+				if err == nil {
+					counts[u]++
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range users {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	elapsed := time.Since(start)
+	close(queue)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
+		return err
+	}
+	var payments int64
+	for _, c := range counts {
+		payments += c
+	}
+	if payments == 0 {
+		return errors.New("log probe: no payment completed")
+	}
+	cpu := after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano()
+	fmt.Fprintf(w, "log_users %d\n", users)
+	fmt.Fprintf(w, "log_payments_per_s %.0f\n", float64(payments)/elapsed.Seconds())
+	fmt.Fprintf(w, "log_cpu_us_per_payment %.1f\n", float64(cpu)/1e3/float64(payments))
+	fmt.Fprintf(w, "log_writes_per_group %.1f\n", float64(payments)*float64(len(logWrites))/float64(groups))
 	return nil
 }
 

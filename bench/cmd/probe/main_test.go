@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // lines parses "name value" output.
@@ -76,5 +77,24 @@ func TestProbeFsync(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("probeFsync left %d files in %s; want none", len(entries), dir)
+	}
+}
+
+func TestProbeLog(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := probeLog(&out, dir, 4, 200*time.Millisecond); err != nil {
+		t.Fatalf("probeLog: %v", err)
+	}
+	got := lines(t, out.String())
+	rate, err1 := strconv.ParseFloat(got["log_payments_per_s"], 64)
+	cpu, err2 := strconv.ParseFloat(got["log_cpu_us_per_payment"], 64)
+	per, err3 := strconv.ParseFloat(got["log_writes_per_group"], 64)
+	// 4 users each wait for a write before the next: a group holds 1 to 4.
+	if err1 != nil || err2 != nil || err3 != nil || rate <= 0 || cpu <= 0 || per < 1 || per > 4 || got["log_users"] != "4" {
+		t.Errorf("probeLog printed %v; want 4 users, positive rate and CPU, 1 to 4 writes per group", got)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("probeLog left %d files in %s; want none", len(entries), dir)
 	}
 }

@@ -614,6 +614,7 @@ func render(r *run, history []string) string {
 		{"stripe-mock", m["stripe_mock_version"]},
 		{"Disk: 8 KiB append + fdatasync", fmt.Sprintf("p50 %s µs, mean %s µs, p99 %s µs (bench/cmd/probe fsync on the SQLite files' filesystem: %s)",
 			m["fsync_p50_us"], m["fsync_mean_us"], m["fsync_p99_us"], orNA(m["fsync_fs"]))},
+		{"Durable-log floor", logFloor(m)},
 		{"Payloom log level", m["payloom_log_level"]},
 	}
 	if m["quick"] == "1" {
@@ -776,4 +777,16 @@ func orNA(s string) string {
 		return "n/a"
 	}
 	return s
+}
+
+// logFloor describes bench/cmd/probe's log probe: what a bare durable log
+// takes on this machine, the bound under any store's rate.
+func logFloor(m map[string]string) string {
+	if m["log_payments_per_s"] == "" {
+		return "not measured"
+	}
+	return fmt.Sprintf("%s payments/s at %s µs of CPU each (bench/cmd/probe log: %s users, a payment's three "+
+		"durable writes of 1.6, 0.4 and 4.6 KB appended to one file, one write + fdatasync per group of %s writes; "+
+		"no index, no SQL, no HTTP: no store could take more payments here)",
+		m["log_payments_per_s"], m["log_cpu_us_per_payment"], m["log_users"], m["log_writes_per_group"])
 }
