@@ -10,12 +10,16 @@
 //	                    could take on this machine: a bare append-only log
 //	                    (no index, no SQL) written as Payloom writes a
 //	                    payment, see probeLog.
+//	probe pg URL        the same on PostgreSQL: a payment's three durable
+//	                    writes as three single-INSERT commits, see probePG.
 //
 // Output is "name value" lines. probe never writes to a database; the fsync
-// and log probes write and remove one scratch file in DIR.
+// and log probes write and remove one scratch file in DIR; the pg probe
+// creates, fills and drops one table in the database at URL.
 package main
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -29,12 +33,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/mattn/go-sqlite3"
 )
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: probe sqlite FILE | probe fsync DIR | probe log DIR")
+		fmt.Fprintln(os.Stderr, "usage: probe sqlite FILE | probe fsync DIR | probe log DIR | probe pg URL")
 		os.Exit(2)
 	}
 	var err error
@@ -45,6 +50,8 @@ func main() {
 		err = probeFsync(os.Stdout, os.Args[2], 200)
 	case "log":
 		err = probeLog(os.Stdout, os.Args[2], 32, 5*time.Second)
+	case "pg":
+		err = probePG(os.Stdout, os.Args[2], 32, 5*time.Second)
 	default:
 		err = fmt.Errorf("unknown probe %q", os.Args[1])
 	}
@@ -233,6 +240,83 @@ func probeLog(w io.Writer, dir string, users int, d time.Duration) error {
 	fmt.Fprintf(w, "log_payments_per_s %.0f\n", float64(payments)/elapsed.Seconds())
 	fmt.Fprintf(w, "log_cpu_us_per_payment %.1f\n", float64(cpu)/1e3/float64(payments))
 	fmt.Fprintf(w, "log_writes_per_group %.1f\n", float64(payments)*float64(len(logWrites))/float64(groups))
+	return nil
+}
+
+// probePG is probeLog on PostgreSQL: users goroutines create payments for
+// d, each as three commits of one INSERT of logWrites' sizes into a table
+// with a bigserial key, one after the other, on a pool of users
+// connections. No other index, no foreign key, no read: the least a
+// payment's three durable writes cost there. The server's commit settings
+// are the database's (bench/run's cluster: fsync and synchronous_commit on).
+func probePG(w io.Writer, url string, users int, d time.Duration) error {
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return errors.New("pg probe: invalid database URL")
+	}
+	cfg.MaxConns = int32(users)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("pg probe: %w", err)
+	}
+	defer pool.Close()
+	const table = "payloom_log_probe"
+	if _, err := pool.Exec(ctx, "CREATE TABLE "+table+" (id bigserial PRIMARY KEY, body bytea NOT NULL)"); err != nil {
+		return fmt.Errorf("pg probe: %w", err)
+	}
+	defer pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+table)
+	bodies := make([][]byte, len(logWrites))
+	for i, n := range logWrites {
+		bodies[i] = make([]byte, n)
+	}
+	var before, after syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
+		return err
+	}
+	start := time.Now()
+	stop := start.Add(d)
+	counts := make([]int64, users)
+	errs := make(chan error, users)
+	for u := range users {
+		go func() {
+			var err error
+			for err == nil && time.Now().Before(stop) {
+				for _, b := range bodies {
+					if _, err = pool.Exec(ctx, "INSERT INTO "+table+" (body) VALUES ($1)", b); err != nil {
+						break
+					}
+				}
+				if err == nil {
+					counts[u]++
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range users {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	elapsed := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("pg probe: %w", err)
+	}
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
+		return err
+	}
+	var payments int64
+	for _, c := range counts {
+		payments += c
+	}
+	if payments == 0 {
+		return errors.New("pg probe: no payment completed")
+	}
+	cpu := after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano()
+	fmt.Fprintf(w, "pg_log_users %d\n", users)
+	fmt.Fprintf(w, "pg_log_payments_per_s %.0f\n", float64(payments)/elapsed.Seconds())
+	fmt.Fprintf(w, "pg_log_client_cpu_us_per_payment %.1f\n", float64(cpu)/1e3/float64(payments))
 	return nil
 }
 

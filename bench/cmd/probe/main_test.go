@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -9,7 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/payloom/payloom/internal/pgtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // lines parses "name value" output.
 func lines(t *testing.T, out string) map[string]string {
@@ -96,5 +103,28 @@ func TestProbeLog(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("probeLog left %d files in %s; want none", len(entries), dir)
+	}
+}
+
+func TestProbePG(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	var out bytes.Buffer
+	if err := probePG(&out, url, 4, 200*time.Millisecond); err != nil {
+		t.Fatalf("probePG: %v", err)
+	}
+	got := lines(t, out.String())
+	rate, err1 := strconv.ParseFloat(got["pg_log_payments_per_s"], 64)
+	cpu, err2 := strconv.ParseFloat(got["pg_log_client_cpu_us_per_payment"], 64)
+	if err1 != nil || err2 != nil || rate <= 0 || cpu <= 0 || got["pg_log_users"] != "4" {
+		t.Errorf("probePG printed %v; want 4 users, positive rate and CPU", got)
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var left bool
+	if err := conn.QueryRow(context.Background(), "SELECT to_regclass('payloom_log_probe') IS NOT NULL").Scan(&left); err != nil || left {
+		t.Errorf("probe table left behind: %v, %v; want it dropped", left, err)
 	}
 }

@@ -615,6 +615,7 @@ func render(r *run, history []string) string {
 		{"Disk: 8 KiB append + fdatasync", fmt.Sprintf("p50 %s µs, mean %s µs, p99 %s µs (bench/cmd/probe fsync on the SQLite files' filesystem: %s)",
 			m["fsync_p50_us"], m["fsync_mean_us"], m["fsync_p99_us"], orNA(m["fsync_fs"]))},
 		{"Durable-log floor", logFloor(m)},
+		{"PostgreSQL floor", pgFloor(m)},
 		{"Payloom log level", m["payloom_log_level"]},
 	}
 	if m["quick"] == "1" {
@@ -787,6 +788,17 @@ func logFloor(m map[string]string) string {
 	}
 	return fmt.Sprintf("%s payments/s at %s µs of CPU each (bench/cmd/probe log: %s users, a payment's three "+
 		"durable writes of 1.6, 0.4 and 4.6 KB appended to one file, one write + fdatasync per group of %s writes; "+
-		"no index, no SQL, no HTTP: no store could take more payments here)",
+		"no index, no SQL, no HTTP: about the most any store that makes each write durable before the next could take here)",
 		m["log_payments_per_s"], m["log_cpu_us_per_payment"], m["log_users"], m["log_writes_per_group"])
+}
+
+// pgFloor describes bench/cmd/probe's pg probe: the same three durable
+// writes per payment as single-INSERT commits on the run's PostgreSQL.
+func pgFloor(m map[string]string) string {
+	if m["pg_log_payments_per_s"] == "" {
+		return "not measured"
+	}
+	return fmt.Sprintf("%s payments/s (bench/cmd/probe pg: %s users, a payment's three durable writes as three "+
+		"single-INSERT commits into a table with only its key, on the run's cluster)",
+		m["pg_log_payments_per_s"], m["pg_log_users"])
 }

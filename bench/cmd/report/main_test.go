@@ -40,7 +40,8 @@ func writeResults(t *testing.T, results []result, skips map[string]string) strin
 	meta := "date=2026-01-02T03:04Z\ncommit=abc1234\ncommit_dirty=no\nconcurrency=32\nduration=20s\nwarmup=2s\n" +
 		"timeout=10s\nquick=0\nloadavg_start=1.00 1.00 1.00\nloadavg_end=2.00 1.00 1.00\n" +
 		"sqlite_journal_mode=wal\nsqlite_synchronous=FULL (2)\npg_fsync=on\npg_synchronous_commit=on\n" +
-		"log_users=32\nlog_payments_per_s=15066\nlog_cpu_us_per_payment=44.5\nlog_writes_per_group=15.9\n"
+		"log_users=32\nlog_payments_per_s=15066\nlog_cpu_us_per_payment=44.5\nlog_writes_per_group=15.9\n" +
+		"pg_log_users=32\npg_log_payments_per_s=2500\n"
 	if err := os.WriteFile(filepath.Join(dir, "meta.env"), []byte(meta), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +131,7 @@ func TestMainWritesDocumentAndKeepsHistory(t *testing.T) {
 		"totals **PASS**",
 		"| Payloom (SQLite) | 500 | 40% |", // the cost table
 		"| Durable-log floor | 15066 payments/s at 44.5 µs of CPU each (bench/cmd/probe log: 32 users,",
+		"| PostgreSQL floor | 2500 payments/s (bench/cmd/probe pg: 32 users,",
 		"| Payloom (PostgreSQL) | skipped: payloom serve has no --database-url yet |",
 	} {
 		if !strings.Contains(string(b), want) {
