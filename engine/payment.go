@@ -214,6 +214,8 @@ func (e *Engine) resumeExisting(ctx context.Context, scope payloom.Scope, opKey 
 // validatePayment checks what the engine, and not the API, knows: the
 // merchant's amount limits and that the token exists in the scope. It also
 // guards the fields the API validates, because the engine is the last line.
+// It returns the token's card and, from a PreparedRouter, the route as of
+// the same read (nil: route with Route).
 //
 // With a claimKey (the claimed path), the merchant's read also looks for
 // the key's record: a key that has one (a retry) ends the claim at once
