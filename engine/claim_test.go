@@ -428,6 +428,8 @@ func TestPurgeInChunks(t *testing.T) {
 type preparedRouter struct {
 	engine.StaticRouter
 	routes, prepared atomic.Int64
+	// inErr, if set, is RouterIn's answer.
+	inErr error
 }
 
 func (r *preparedRouter) Route(scope payloom.Scope, p *payloom.Payment) ([]payloom.Processor, error) {
@@ -437,6 +439,9 @@ func (r *preparedRouter) Route(scope payloom.Scope, p *payloom.Payment) ([]paylo
 
 func (r *preparedRouter) RouterIn(ctx context.Context, tx payloom.Tx, scope payloom.Scope) (func(*payloom.Payment) ([]payloom.Processor, error), error) {
 	r.prepared.Add(1)
+	if r.inErr != nil {
+		return nil, r.inErr
+	}
 	if _, err := tx.GetMerchant(ctx, scope.MerchantID); err != nil { // a read in the engine's transaction
 		return nil, err
 	}
@@ -472,5 +477,22 @@ func TestPaymentReadsOnce(t *testing.T) {
 	}
 	if r, p := router.routes.Load(), router.prepared.Load(); r != 0 || p != 2 {
 		t.Errorf("router: Route called %d times, RouterIn %d; want 0 and 2", r, p)
+	}
+}
+
+// TestPaymentRoutesWhenRouterInFails: a router that cannot read its state
+// in the engine's transaction is asked again with Route, in a read of its
+// own, and the payment goes through.
+func TestPaymentRoutesWhenRouterInFails(t *testing.T) {
+	router := &preparedRouter{inErr: errors.New("routing state unreadable")}
+	e, _, _ := newCountingEnv(t, func(c *engine.Config) { c.Router = router })
+	router.StaticRouter = engine.StaticRouter{Test: []payloom.Processor{e.sandbox}}
+	req := paymentReq(e.token(sandbox.CardVisa), 1000, payloom.CaptureMethodAutomatic)
+	p, err := e.eng.CreatePaymentClaimed(e.ctx, newClaim(e.scope, "router-in-fails"), req)
+	if err != nil || p.Status != payloom.PaymentStatusCaptured {
+		t.Fatalf("CreatePaymentClaimed = %+v, %v; want a captured payment", p, err)
+	}
+	if r, in := router.routes.Load(), router.prepared.Load(); r != 1 || in != 1 {
+		t.Errorf("router: Route called %d times, RouterIn %d; want 1 and 1", r, in)
 	}
 }

@@ -991,3 +991,25 @@ func TestKeyedStatementPlans(t *testing.T) {
 		}
 	}
 }
+
+func TestConnParams(t *testing.T) {
+	tests := []struct {
+		conn string
+		want []string
+	}{
+		{"postgres://u:statement_cache_capacity@h/db_cache_capacity?sslmode=disable&pool_max_conns=4",
+			[]string{"sslmode", "pool_max_conns"}},
+		{"postgresql://h/db?default_query_exec_mode=exec", []string{"default_query_exec_mode"}},
+		{"host=h dbname=d statement_cache_capacity=0", []string{"host", "dbname", "statement_cache_capacity"}},
+	}
+	for _, tt := range tests {
+		got := connParams(tt.conn)
+		want := map[string]bool{}
+		for _, k := range tt.want {
+			want[k] = true
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("connParams(%q) = %v; want %v", tt.conn, got, want)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -87,7 +88,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// password.
 		return nil, errors.New("postgres: invalid database URL (check its syntax and parameters)")
 	}
-	if !strings.Contains(url, "pool_max_conns") {
+	params := connParams(url)
+	if !params["pool_max_conns"] {
 		cfg.MaxConns = defaultMaxConns
 	}
 	rp := cfg.ConnConfig.RuntimeParams
@@ -104,7 +106,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	// chooses the statement handling gets it for every statement, each
 	// planned for its values.
 	prepared, planMode := pgx.QueryExecModeCacheStatement, "auto"
-	if strings.Contains(url, "default_query_exec_mode") || strings.Contains(url, "_cache_capacity") {
+	if params["default_query_exec_mode"] || params["statement_cache_capacity"] || params["description_cache_capacity"] {
 		prepared, planMode = cfg.ConnConfig.DefaultQueryExecMode, "force_custom_plan"
 	} else {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
@@ -125,6 +127,26 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// connParams returns the names of the parameters a connection string sets:
+// the query of a postgres:// URL, or the keys of a key=value string.
+func connParams(conn string) map[string]bool {
+	out := map[string]bool{}
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		if u, err := neturl.Parse(conn); err == nil {
+			for k := range u.Query() {
+				out[k] = true
+			}
+		}
+		return out
+	}
+	for _, f := range strings.Fields(conn) {
+		if k, _, ok := strings.Cut(f, "="); ok {
+			out[k] = true
+		}
+	}
+	return out
 }
 
 // checkExecMode refuses statement handling the store cannot work with,

@@ -13,13 +13,15 @@
 //	probe pg URL        the same on PostgreSQL: a payment's three durable
 //	                    writes as three single-INSERT commits, see probePG.
 //
-// Output is "name value" lines. probe never writes to a database; the fsync
-// and log probes write and remove one scratch file in DIR; the pg probe
-// creates, fills and drops one table in the database at URL.
+// Output is "name value" lines. The sqlite probe only reads; the fsync and
+// log probes write and remove one scratch file in DIR; the pg probe
+// creates, fills and drops one table in the database at URL. The log and
+// pg probes write random bytes: PostgreSQL would compress zeros.
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -157,6 +159,10 @@ func probeLog(w io.Writer, dir string, users int, d time.Duration) error {
 		done chan error
 	}
 	queue := make(chan *write, 4*users)
+	bodies := map[int][]byte{}
+	for _, n := range logWrites {
+		bodies[n] = randomBytes(n)
+	}
 	var groups int64
 	go func() {
 		buf := make([]byte, 0, 1<<20)
@@ -202,7 +208,7 @@ func probeLog(w io.Writer, dir string, users int, d time.Duration) error {
 			var err error
 			for err == nil && time.Now().Before(stop) {
 				for _, n := range logWrites {
-					wr := &write{b: make([]byte, n), done: make(chan error, 1)}
+					wr := &write{b: bodies[n], done: make(chan error, 1)}
 					queue <- wr
 					if err = <-wr.done; err != nil {
 						break
@@ -250,7 +256,8 @@ func probeLog(w io.Writer, dir string, users int, d time.Duration) error {
 // payment's three durable writes cost there. The server's commit settings
 // are the database's (bench/run's cluster: fsync and synchronous_commit on).
 func probePG(w io.Writer, url string, users int, d time.Duration) error {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+	defer cancel()
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return errors.New("pg probe: invalid database URL")
@@ -262,13 +269,15 @@ func probePG(w io.Writer, url string, users int, d time.Duration) error {
 	}
 	defer pool.Close()
 	const table = "payloom_log_probe"
-	if _, err := pool.Exec(ctx, "CREATE TABLE "+table+" (id bigserial PRIMARY KEY, body bytea NOT NULL)"); err != nil {
+	// A table left by a killed run is replaced.
+	if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+table+"; CREATE TABLE "+table+
+		" (id bigserial PRIMARY KEY, body bytea NOT NULL)"); err != nil {
 		return fmt.Errorf("pg probe: %w", err)
 	}
 	defer pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+table)
 	bodies := make([][]byte, len(logWrites))
 	for i, n := range logWrites {
-		bodies[i] = make([]byte, n)
+		bodies[i] = randomBytes(n)
 	}
 	var before, after syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
@@ -318,6 +327,13 @@ func probePG(w io.Writer, url string, users int, d time.Duration) error {
 	fmt.Fprintf(w, "pg_log_payments_per_s %.0f\n", float64(payments)/elapsed.Seconds())
 	fmt.Fprintf(w, "pg_log_client_cpu_us_per_payment %.1f\n", float64(cpu)/1e3/float64(payments))
 	return nil
+}
+
+// randomBytes returns n random bytes: a body no layer can compress.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
 func fdatasync(f *os.File) error {
