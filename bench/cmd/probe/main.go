@@ -195,56 +195,23 @@ func probeLog(w io.Writer, dir string, users int, d time.Duration) error {
 			}
 		}
 	}()
-	var before, after syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
-		return err
-	}
-	start := time.Now()
-	stop := start.Add(d)
-	counts := make([]int64, users)
-	errs := make(chan error, users)
-	for u := range users {
-		go func() {
-			var err error
-			for err == nil && time.Now().Before(stop) {
-				for _, n := range logWrites {
-					wr := &write{b: bodies[n], done: make(chan error, 1)}
-					queue <- wr
-					if err = <-wr.done; err != nil {
-						break
-					}
-				}
-				if err == nil {
-					counts[u]++
-				}
+	payments, elapsed, cpuUS, err := drive(users, d, func() error {
+		for _, n := range logWrites {
+			wr := &write{b: bodies[n], done: make(chan error, 1)}
+			queue <- wr
+			if err := <-wr.done; err != nil {
+				return err
 			}
-			errs <- err
-		}()
-	}
-	for range users {
-		if e := <-errs; e != nil && err == nil {
-			err = e
 		}
-	}
-	elapsed := time.Since(start)
+		return nil
+	})
 	close(queue)
 	if err != nil {
-		return err
+		return fmt.Errorf("log probe: %w", err)
 	}
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
-		return err
-	}
-	var payments int64
-	for _, c := range counts {
-		payments += c
-	}
-	if payments == 0 {
-		return errors.New("log probe: no payment completed")
-	}
-	cpu := after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano()
 	fmt.Fprintf(w, "log_users %d\n", users)
 	fmt.Fprintf(w, "log_payments_per_s %.0f\n", float64(payments)/elapsed.Seconds())
-	fmt.Fprintf(w, "log_cpu_us_per_payment %.1f\n", float64(cpu)/1e3/float64(payments))
+	fmt.Fprintf(w, "log_cpu_us_per_payment %.1f\n", cpuUS/float64(payments))
 	fmt.Fprintf(w, "log_writes_per_group %.1f\n", float64(payments)*float64(len(logWrites))/float64(groups))
 	return nil
 }
@@ -279,9 +246,31 @@ func probePG(w io.Writer, url string, users int, d time.Duration) error {
 	for i, n := range logWrites {
 		bodies[i] = randomBytes(n)
 	}
+	payments, elapsed, cpuUS, err := drive(users, d, func() error {
+		for _, b := range bodies {
+			if _, err := pool.Exec(ctx, "INSERT INTO "+table+" (body) VALUES ($1)", b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pg probe: %w", err)
+	}
+	fmt.Fprintf(w, "pg_log_users %d\n", users)
+	fmt.Fprintf(w, "pg_log_payments_per_s %.0f\n", float64(payments)/elapsed.Seconds())
+	fmt.Fprintf(w, "pg_log_client_cpu_us_per_payment %.1f\n", cpuUS/float64(payments))
+	return nil
+}
+
+// drive runs users goroutines that call pay, one payment each, until d has
+// passed, and returns the payments made, the time it took and the process's
+// CPU time over it in µs. An error of pay stops its goroutine and is
+// returned; so is a run without any payment.
+func drive(users int, d time.Duration, pay func() error) (payments int64, elapsed time.Duration, cpuUS float64, err error) {
 	var before, after syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
-		return err
+		return 0, 0, 0, err
 	}
 	start := time.Now()
 	stop := start.Add(d)
@@ -291,12 +280,7 @@ func probePG(w io.Writer, url string, users int, d time.Duration) error {
 		go func() {
 			var err error
 			for err == nil && time.Now().Before(stop) {
-				for _, b := range bodies {
-					if _, err = pool.Exec(ctx, "INSERT INTO "+table+" (body) VALUES ($1)", b); err != nil {
-						break
-					}
-				}
-				if err == nil {
+				if err = pay(); err == nil {
 					counts[u]++
 				}
 			}
@@ -308,25 +292,21 @@ func probePG(w io.Writer, url string, users int, d time.Duration) error {
 			err = e
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed = time.Since(start)
 	if err != nil {
-		return fmt.Errorf("pg probe: %w", err)
+		return 0, 0, 0, err
 	}
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
-		return err
+		return 0, 0, 0, err
 	}
-	var payments int64
 	for _, c := range counts {
 		payments += c
 	}
 	if payments == 0 {
-		return errors.New("pg probe: no payment completed")
+		return 0, 0, 0, errors.New("no payment completed")
 	}
 	cpu := after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano()
-	fmt.Fprintf(w, "pg_log_users %d\n", users)
-	fmt.Fprintf(w, "pg_log_payments_per_s %.0f\n", float64(payments)/elapsed.Seconds())
-	fmt.Fprintf(w, "pg_log_client_cpu_us_per_payment %.1f\n", float64(cpu)/1e3/float64(payments))
-	return nil
+	return payments, elapsed, float64(cpu) / 1e3, nil
 }
 
 // randomBytes returns n random bytes: a body no layer can compress.
