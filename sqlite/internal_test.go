@@ -234,3 +234,40 @@ func TestDurability(t *testing.T) {
 		t.Errorf("Durability() = %q, %q, %v; want \"wal\", \"full\", nil", jm, sync, err)
 	}
 }
+
+// TestPingWhileBusy: Open's connect is tried again while SQLite answers
+// SQLITE_BUSY, until the busy timeout; any other answer ends it at once.
+func TestPingWhileBusy(t *testing.T) {
+	busy := sqlite3.Error{Code: sqlite3.ErrBusy}
+	other := errors.New("unable to open database file")
+	tests := []struct {
+		name    string
+		answers []error
+		want    error
+		calls   int
+	}{
+		{"busy twice, then open", []error{busy, busy, nil}, nil, 3},
+		{"another error", []error{other, nil}, other, 1},
+		{"busy past the timeout", nil, busy, 0},
+	}
+	for _, tt := range tests {
+		calls := 0
+		ping := func() error {
+			calls++
+			if tt.answers == nil {
+				return busy
+			}
+			return tt.answers[calls-1]
+		}
+		err := pingWhileBusy(ping, 50*time.Millisecond)
+		if !errors.Is(err, tt.want) && !(isBusy(err) && isBusy(tt.want)) {
+			t.Errorf("%s: pingWhileBusy = %v; want %v", tt.name, err, tt.want)
+		}
+		if tt.calls > 0 && calls != tt.calls {
+			t.Errorf("%s: %d pings; want %d", tt.name, calls, tt.calls)
+		}
+		if tt.answers == nil && calls < 2 {
+			t.Errorf("%s: %d pings; want it tried again until the timeout", tt.name, calls)
+		}
+	}
+}

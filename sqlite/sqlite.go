@@ -136,7 +136,7 @@ func open(path string, busyTimeout time.Duration) (*Store, error) {
 	wdb.SetConnMaxIdleTime(0)
 	// Connect now: this switches the file to WAL before any reader opens
 	// it, and reports a bad path at Open rather than at the first write.
-	if err := wdb.Ping(); err != nil {
+	if err := pingWhileBusy(wdb.Ping, busyTimeout); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -150,7 +150,7 @@ func open(path string, busyTimeout time.Duration) (*Store, error) {
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 	rdb.SetConnMaxIdleTime(5 * time.Minute)
-	if err := rdb.Ping(); err != nil {
+	if err := pingWhileBusy(rdb.Ping, busyTimeout); err != nil {
 		wdb.Close()
 		rdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -213,6 +213,25 @@ func (s *Store) View(ctx context.Context, fn func(tx payloom.Tx) error) error {
 	}
 	defer sqlTx.Rollback()
 	return fn(&tx{tx: sqlTx})
+}
+
+// pingWhileBusy calls ping until it does not fail with SQLITE_BUSY, for at
+// most timeout. Two processes opening a new file at once both switch it to
+// WAL, each upgrading its read lock to a write lock; SQLite answers one of
+// them SQLITE_BUSY at once rather than wait on a deadlock, whatever the
+// busy timeout. The other finishes the switch in a moment, and a new
+// connection then finds the file in WAL.
+func pingWhileBusy(ping func() error, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	pause := 5 * time.Millisecond
+	for {
+		err := ping()
+		if !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
 }
 
 // isBusy reports whether err is SQLite's "file locked by someone else".

@@ -232,6 +232,32 @@ func TestMigrateConcurrently(t *testing.T) {
 	seed(t, stores[0])
 }
 
+// TestOpenConcurrently: several stores opening one new file at once all
+// open it (in production: two processes starting on a new data directory).
+// Each switches the new file to WAL; the rare race in which SQLite answers
+// one of them SQLITE_BUSY at once is covered by TestPingWhileBusy, which
+// does not depend on timing.
+func TestOpenConcurrently(t *testing.T) {
+	for round := range 20 {
+		path := tempPath(t)
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				s, err := sqlite.Open(path)
+				if err == nil {
+					err = s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: concurrent Open() = %v; want nil", round, err)
+			}
+		}
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, path := range []string{
