@@ -92,12 +92,8 @@ func (e *Engine) createUnpaid(ctx context.Context, scope payloom.Scope, opKey st
 	var created bool
 	err = e.update(ctx, "payment_created", func(tx payloom.Tx) error {
 		p, created = nil, false
-		cur, err := tx.GetPaymentByCreationKey(ctx, scope, opKey)
-		switch {
-		case err == nil:
+		if cur, err := createdBy(ctx, tx, scope, opKey); err != nil || cur != nil {
 			p = cur // a concurrent request with the same key won
-			return nil
-		case !payloom.IsCode(err, payloom.CodeNotFound):
 			return err
 		}
 		capture := req.CaptureMethod

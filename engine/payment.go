@@ -122,12 +122,8 @@ func (e *Engine) createPayment(ctx context.Context, scope payloom.Scope, opKey s
 				return err
 			}
 		} else {
-			cur, err := tx.GetPaymentByCreationKey(ctx, scope, opKey)
-			switch {
-			case err == nil:
+			if cur, err := createdBy(ctx, tx, scope, opKey); err != nil || cur != nil {
 				p = cur // a concurrent request with the same key won
-				return nil
-			case !payloom.IsCode(err, payloom.CodeNotFound):
 				return err
 			}
 		}
@@ -194,10 +190,7 @@ func (e *Engine) resumeExisting(ctx context.Context, scope payloom.Scope, opKey 
 	var existing *payloom.Payment
 	err := e.view(ctx, "get_payment_by_creation_key", func(tx payloom.Tx) error {
 		var err error
-		existing, err = tx.GetPaymentByCreationKey(ctx, scope, opKey)
-		if payloom.IsCode(err, payloom.CodeNotFound) {
-			existing, err = nil, nil
-		}
+		existing, err = createdBy(ctx, tx, scope, opKey)
 		return err
 	})
 	switch {
@@ -209,6 +202,16 @@ func (e *Engine) resumeExisting(ctx context.Context, scope payloom.Scope, opKey 
 		return e.resumeUnpaid(ctx, existing)
 	}
 	return e.resend(ctx, existing)
+}
+
+// createdBy returns the payment operation opKey created in the scope, or
+// nil if it created none.
+func createdBy(ctx context.Context, tx payloom.Tx, scope payloom.Scope, opKey string) (*payloom.Payment, error) {
+	p, err := tx.GetPaymentByCreationKey(ctx, scope, opKey)
+	if payloom.IsCode(err, payloom.CodeNotFound) {
+		return nil, nil
+	}
+	return p, err
 }
 
 // validatePayment checks what the engine, and not the API, knows: the
